@@ -1,0 +1,129 @@
+"""The faust application: topics, the per-user state table and the score agent, built from the settings.
+
+The agent takes events in batches (``take_events``) so that faust's per-event cost is paid once per batch:
+each user's state is read once and written once per batch. faust's RocksDB store and its changelog choose
+the partition of a table write from the *current event*, and during a batch that is the last event taken,
+whatever its partition; so the batch is processed partition by partition, with the current event set to
+one of that partition's events (see :func:`partition_context`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+import faust
+from faust.streams import _current_event
+from faust.types import EventT, TopicT
+
+from streams.deadletter import Source
+from streams.processor import Processor, StateCache
+from streams.settings import TOPIC_NAMES, Settings
+from streams.topics import spec_for
+
+USER_STATE_TABLE = "user-state"
+
+
+@dataclass
+class StreamApp:
+    app: faust.App
+    settings: Settings
+    processor: Processor
+    topics: dict[str, TopicT]
+    user_state: Any  # faust.Table
+
+
+def kafka_url(bootstrap: str) -> str:
+    return ";".join(f"kafka://{host.strip()}" for host in bootstrap.split(","))
+
+
+@contextlib.contextmanager
+def partition_context(event: EventT) -> Iterator[None]:
+    """Make ``event`` the current event, so table reads and writes go to its partition's store."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+def create_app(settings: Settings, processor: Processor | None = None) -> StreamApp:
+    app = faust.App(
+        settings.app_id,
+        broker=kafka_url(settings.bootstrap),
+        store="rocksdb://",
+        datadir=str(settings.state_dir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        processing_guarantee="at_least_once",
+        broker_session_timeout=settings.session_timeout,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=settings.web_enabled,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+    )
+    processor = processor or Processor.default(settings)
+    topics = {
+        logical: app.topic(
+            settings.topic(logical),
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=spec_for(settings, logical).partitions,
+        )
+        for logical in TOPIC_NAMES
+    }
+    user_state = app.Table(
+        USER_STATE_TABLE,
+        partitions=settings.partitions,
+        # bytes types make faust use the raw codec for the store and the changelog (schema= does not).
+        key_type=bytes,
+        value_type=bytes,
+        options={"driver": "rocksdict"},
+        help="Per-user feature state (orjson bytes), changelog-backed.",
+    )
+    stream_app = StreamApp(app, settings, processor, topics, user_state)
+    _register_score_agent(stream_app)
+    _register_views(stream_app)
+    return stream_app
+
+
+async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
+    """Process one batch of events, partition by partition; return once every output is acknowledged."""
+    deliveries = []
+    by_partition = sorted(events, key=lambda e: e.message.partition)  # stable: keeps offset order
+    for _, group_iter in groupby(by_partition, key=lambda e: e.message.partition):
+        group = list(group_iter)
+        with partition_context(group[-1]):
+            states = StateCache(sa.user_state.get)
+            for event in group:
+                message = event.message
+                source = Source(message.topic, message.partition, message.offset, message.key or b"")
+                for out in sa.processor.process_one(message.value or b"", source, states):
+                    deliveries.append(await sa.topics[out.topic].send(key=out.key, value=out.value))
+            for user_id, blob in states.dirty():
+                sa.user_state[user_id] = blob
+    # Offsets are committed once take_events acks the batch, which happens after this returns.
+    await asyncio.gather(*deliveries)
+    return len(events)
+
+
+def _register_score_agent(sa: StreamApp) -> None:
+    settings = sa.settings
+
+    @sa.app.agent(sa.topics["events"], name="score")
+    async def score(stream: faust.StreamT) -> None:
+        batches = stream.take_events(settings.batch_size, within=settings.batch_within)  # type: ignore[attr-defined]
+        async for events in batches:
+            await process_batch(sa, events)
+
+
+def _register_views(sa: StreamApp) -> None:
+    @sa.app.page("/counters/")
+    async def counters(web: Any, request: Any) -> Any:
+        return web.json(sa.processor.counters.snapshot())

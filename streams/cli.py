@@ -1,0 +1,126 @@
+"""The ``streamscore`` command line.
+
+Errors a user can fix (no broker, a bad setting) print one line saying what is wrong and how to fix it, and
+exit with status 2; they never print a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
+
+from streams.admin import BrokerUnreachable, TopicMismatch, create_topics, ping
+from streams.broker import KINDS, BrokerError, local_broker
+from streams.settings import Settings, SettingsError, load_settings
+from streams.topics import topic_specs
+
+
+class UsageError(RuntimeError):
+    pass
+
+
+def _port_of(bootstrap: str) -> int:
+    first = bootstrap.split(",")[0]
+    port = urlsplit(f"//{first}").port
+    if port is None:
+        raise UsageError(f"STREAMSCORE_BOOTSTRAP={bootstrap!r} has no port; use host:port")
+    return port
+
+
+def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
+    port = args.port or _port_of(settings.bootstrap)
+    broker = local_broker(args.kind, settings.broker_dir / args.kind, port)
+    if args.action == "start":
+        if broker.is_running():
+            print(f"{args.kind} broker already running at {broker.bootstrap}")
+            return 0
+        print(f"{args.kind} broker running at {broker.start()} (data in {broker.data_dir})")
+    elif args.action == "stop":
+        broker.stop()
+        print(f"{args.kind} broker stopped")
+    else:
+        try:
+            topics = asyncio.run(ping(broker.bootstrap, timeout=3.0))
+            print(f"{args.kind} broker at {broker.bootstrap} answers; {len(topics)} topics")
+        except BrokerUnreachable:
+            print(f"no broker answers at {broker.bootstrap}; start it with `streamscore broker start`")
+            return 1
+    return 0
+
+
+def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "create":
+        result = asyncio.run(create_topics(settings))
+        for spec in topic_specs(settings):
+            config = ", ".join(f"{k}={v}" for k, v in spec.config.items())
+            print(f"{spec.name:<24} {spec.partitions:>3} partitions  {result[spec.name]:<8} {config}")
+    else:
+        for name in asyncio.run(ping(settings.bootstrap)):
+            print(name)
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.worker import run_worker
+
+    asyncio.run(ping(settings.bootstrap))  # fail fast with one line, before faust retries forever
+    return run_worker(settings)
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(settings, users=args.users, events=args.events, seconds=args.seconds,
+                    broker_kind=args.kind)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamscore", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default=None, help="debug, info, warning (default: settings)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    broker = sub.add_parser("broker", help="run a local Kafka-protocol broker on 127.0.0.1")
+    broker.add_argument("action", choices=["start", "stop", "status"])
+    broker.add_argument("--kind", choices=KINDS, default="noida")
+    broker.add_argument("--port", type=int, default=None, help="default: the port of STREAMSCORE_BOOTSTRAP")
+    broker.set_defaults(func=cmd_broker)
+
+    topics = sub.add_parser("topics", help="create or list the topics")
+    topics.add_argument("action", choices=["create", "list"])
+    topics.set_defaults(func=cmd_topics)
+
+    worker = sub.add_parser("worker", help="run a worker: features, scoring, feature log")
+    worker.set_defaults(func=cmd_worker)
+
+    demo = sub.add_parser("demo", help="broker + topics + worker + a synthetic stream; prints scores")
+    demo.add_argument("--users", type=int, default=50)
+    demo.add_argument("--events", type=int, default=600)
+    demo.add_argument("--seconds", type=float, default=120.0, help="stop after this long at most")
+    demo.add_argument("--kind", choices=KINDS, default="noida")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        logging.basicConfig(level=(args.log_level or settings.log_level).upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # aiokafka logs every failed connection attempt; our own one-line error says it better.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+        func: Callable[[Settings, argparse.Namespace], int] = args.func
+        return func(settings, args)
+    except (SettingsError, BrokerUnreachable, BrokerError, UsageError, TopicMismatch) as exc:
+        print(f"streamscore: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Everything the score agent does to one event, with no broker in sight.
+
+The faust agent (``streams/agents.py``) and the in-process replay driver call the very same
+:meth:`Processor.process_one`, which is what makes a replay reproduce a live run.
+
+Order of work for each event, which is the leakage rule: decode; for a request, build the vectors from the
+user's state *as it is* (just before the event), score, emit ``scores`` and ``feature-log``; only then let
+the event update the state.
+
+>>> from streams.settings import Settings
+>>> p = Processor.default(Settings())
+>>> states = StateCache(lambda user_id: None)
+>>> out = p.process_one(b'{"event_id":"e1","user_id":"u1","ts":5,"type":"request","request_id":"r1",'
+...                     b'"candidates":["a","b"]}', Source("events", 0, 0), states)
+>>> [(o.topic, o.key) for o in out]
+[('scores', b'u1'), ('feature-log', b'u1')]
+>>> [(o.topic, o.key) for o in p.process_one(b"oops", Source("events", 0, 1), states)]
+[('dead-letter', None)]
+>>> p.counters.snapshot()
+{'dead_letter': 1, 'dead_letter.not_json': 1, 'events_in': 2, 'requests_scored': 1}
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+from features.featureset import FeatureSet
+from features.state import UserState, decode_state, encode_state
+from models.scorer import Scorer
+from streams.counters import Counters
+from streams.deadletter import Source, dead_letter_record
+from streams.events import Event, InvalidEvent, Request, decode_event
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODELS = ("prod",)
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    topic: str
+    """Logical topic name (``scores``, ``feature-log``, ``dead-letter``, ...); settings give the real one."""
+    key: bytes | None
+    value: bytes
+
+
+class StateCache:
+    """User states of one batch: each read from the store once, written back once if it changed.
+
+    ``load`` returns the stored bytes of a user (or ``None``); :meth:`dirty` gives what to write back.
+    """
+
+    def __init__(self, load: Callable[[str], bytes | None]) -> None:
+        self._load = load
+        self._states: dict[str, UserState] = {}
+        self._dirty: set[str] = set()
+
+    def get(self, user_id: str) -> UserState:
+        state = self._states.get(user_id)
+        if state is None:
+            state = self._states[user_id] = decode_state(self._load(user_id))
+        return state
+
+    def mark_dirty(self, user_id: str) -> None:
+        self._dirty.add(user_id)
+
+    def dirty(self) -> list[tuple[str, bytes]]:
+        """(user_id, encoded state) of every changed user, in a stable order."""
+        return [(user_id, encode_state(self._states[user_id])) for user_id in sorted(self._dirty)]
+
+
+class Processor:
+    def __init__(self, settings: Settings, features: FeatureSet, scorer: Scorer,
+                 counters: Counters | None = None) -> None:
+        self.settings = settings
+        self.features = features
+        self.scorer = scorer
+        self.counters = counters or Counters()
+
+    @classmethod
+    def default(cls, settings: Settings) -> Processor:
+        return cls(settings, FeatureSet.default(), Scorer.fresh(DEFAULT_MODELS))
+
+    def process_one(self, raw: bytes, source: Source, states: StateCache) -> list[Output]:
+        """Outputs for one raw input record. Never raises: what cannot be processed is dead-lettered."""
+        self.counters.inc("events_in")
+        try:
+            event = decode_event(raw, key=source.key, max_candidates=self.settings.max_candidates)
+        except InvalidEvent as exc:
+            return [self._dead_letter(raw, exc.reason, exc.code, source)]
+        try:
+            return self._apply(event, states)
+        except Exception as exc:  # a bug must cost one event, not the worker
+            log.exception("internal error on event %s at %s", event.event_id, source)
+            return [self._dead_letter(raw, f"internal error: {type(exc).__name__}: {exc}", "internal", source)]
+
+    def _apply(self, event: Event, states: StateCache) -> list[Output]:
+        state = states.get(event.user_id)
+        outputs = self._score(event, state) if isinstance(event, Request) else []
+        self.features.update(state, event)
+        states.mark_dirty(event.user_id)
+        return outputs
+
+    def _score(self, request: Request, state: UserState) -> list[Output]:
+        vectors = self.features.vectors(state, request)
+        scored = self.scorer.score_one(request.user_id, vectors)
+        key = request.user_id.encode()
+        item_ids = [c.item_id for c in request.candidates]
+        score_record = {
+            "request_id": request.request_id,
+            "user_id": request.user_id,
+            "ts": request.ts,
+            "scores": [{"item_id": i, "score": s} for i, s in zip(item_ids, scored.served, strict=True)],
+            "arm": scored.arm,
+            "model": scored.model,
+            "model_version": scored.model_version,
+        }
+        log_record = {
+            "request_id": request.request_id,
+            "user_id": request.user_id,
+            "ts": request.ts,
+            "arm": scored.arm,
+            "features": [{"item_id": i, "x": x} for i, x in zip(item_ids, vectors, strict=True)],
+            "scores": scored.per_model,
+            "model_versions": self.scorer.versions,
+            "schema": self.features.fingerprint,
+        }
+        self.counters.inc("requests_scored")
+        return [Output("scores", key, orjson.dumps(score_record)),
+                Output("feature-log", key, orjson.dumps(log_record))]
+
+    def _dead_letter(self, raw: bytes, reason: str, code: str, source: Source) -> Output:
+        self.counters.inc("dead_letter")
+        self.counters.inc(f"dead_letter.{code}")
+        log.warning("dead-letter %s:%s@%s: %s", source.topic, source.partition, source.offset, reason)
+        return Output("dead-letter", None, dead_letter_record(raw, reason, code, source))

@@ -1,0 +1,155 @@
+"""Every setting of streamscore, in one place.
+
+Values come from defaults that work on a laptop, overridden by ``STREAMSCORE_<NAME>`` environment variables
+(for example ``STREAMSCORE_BOOTSTRAP=kafka:9092``). Every other module receives a :class:`Settings` and reads
+from it; nothing else looks at the environment.
+
+>>> s = load_settings({"STREAMSCORE_PARTITIONS": "8", "STREAMSCORE_TOPIC_PREFIX": "t1."})
+>>> s.partitions, s.topic("events"), s.topic("dead-letter")
+(8, 't1.events', 't1.dead-letter')
+>>> load_settings({"STREAMSCORE_PARTITIONS": "zero"})
+Traceback (most recent call last):
+...
+streams.settings.SettingsError: STREAMSCORE_PARTITIONS='zero' is not valid: expected a whole number >= 1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "STREAMSCORE_"
+
+# Logical topic names (DESIGN.md, "Topics"). The real name is prefix + logical name unless overridden by
+# STREAMSCORE_TOPIC_<LOGICAL_NAME_IN_CAPS> (dashes become underscores).
+TOPIC_NAMES = ("events", "scores", "feature-log", "examples", "model-snapshots", "metrics", "dead-letter")
+
+
+class SettingsError(ValueError):
+    """A setting has a value outside what it accepts; the message names the variable and the range."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap: str = "127.0.0.1:9092"
+    """Kafka bootstrap address, host:port (comma-separated for several)."""
+    app_id: str = "streamscore"
+    """faust application id: the consumer group and the prefix of changelog topics."""
+    partitions: int = 4
+    """Partitions of the user-keyed topics (events, scores, feature-log) and of the state changelogs."""
+    replication: int = 1
+    topic_prefix: str = ""
+    topic_overrides: Mapping[str, str] = field(default_factory=dict)
+    data_dir: Path = Path(".data")
+    """Where RocksDB state, the local broker's data and the demo's files live."""
+    web_host: str = "127.0.0.1"
+    """Address the worker's HTTP views bind to; localhost unless you mean to expose them."""
+    web_port: int = 6066
+    web_enabled: bool = True
+    batch_size: int = 500
+    """Events a worker takes from the stream at once; state is read and written once per user per batch."""
+    batch_within: float = 0.05
+    """Seconds a worker waits to fill a batch before it processes what it has."""
+    session_timeout: float = 10.0
+    """Consumer-group session timeout in seconds (noida-db rejects values under 6)."""
+    max_candidates: int = 500
+    """Requests with more candidates are dead-lettered: a slot this large is a producer bug."""
+    model_seed: int = 42
+    log_level: str = "info"
+
+    def topic(self, logical: str) -> str:
+        """The real topic name for a logical name of DESIGN.md ('events', 'scores', ...)."""
+        if logical not in TOPIC_NAMES:
+            raise KeyError(f"unknown topic {logical!r}; known: {', '.join(TOPIC_NAMES)}")
+        return self.topic_overrides.get(logical, self.topic_prefix + logical)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.data_dir / "state"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "broker"
+
+
+def _env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    def bad(expected: str) -> SettingsError:
+        return SettingsError(f"{name}={raw!r} is not valid: expected {expected}")
+
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise bad("true or false")
+    if isinstance(default, int):
+        try:
+            value = int(raw)
+        except ValueError:
+            raise bad("a whole number >= 1") from None
+        if value < 1:
+            raise bad("a whole number >= 1")
+        return value
+    if isinstance(default, float):
+        try:
+            number = float(raw)
+        except ValueError:
+            raise bad("a number > 0") from None
+        if not number > 0:
+            raise bad("a number > 0")
+        return number
+    if isinstance(default, Path):
+        return Path(raw)
+    return raw
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from defaults, then ``STREAMSCORE_*`` variables of ``env``, then keyword overrides."""
+    env = os.environ if env is None else env
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        if f.name == "topic_overrides":
+            continue
+        name = _env_name(f.name)
+        if name in env:
+            values[f.name] = _parse(name, env[name], getattr(defaults, f.name))
+    topic_overrides = {
+        logical: env[_env_name("topic_" + logical.replace("-", "_"))]
+        for logical in TOPIC_NAMES
+        if _env_name("topic_" + logical.replace("-", "_")) in env
+    }
+    if topic_overrides:
+        values["topic_overrides"] = topic_overrides
+    values.update(overrides)
+    settings = Settings(**values)
+    if settings.session_timeout < 6:
+        raise SettingsError(
+            f"{_env_name('session_timeout')}={settings.session_timeout} is not valid: "
+            "expected at least 6 seconds (noida-db rejects shorter session timeouts)"
+        )
+    return settings
+
+
+def to_env(settings: Settings) -> dict[str, str]:
+    """The environment variables that reproduce ``settings`` in another process (workers, tests)."""
+    env: dict[str, str] = {}
+    for f in dataclasses.fields(Settings):
+        value = getattr(settings, f.name)
+        if f.name == "topic_overrides":
+            for logical, real in value.items():
+                env[_env_name("topic_" + logical.replace("-", "_"))] = real
+        elif isinstance(value, bool):
+            env[_env_name(f.name)] = "true" if value else "false"
+        else:
+            env[_env_name(f.name)] = str(value)
+    return env

@@ -1,0 +1,38 @@
+"""The topics of DESIGN.md, declared once: partitions and configs. Names come from the settings.
+
+>>> from streams.settings import Settings
+>>> [(t.name, t.partitions, t.config) for t in topic_specs(Settings(partitions=3))][:2]
+[('events', 3, {}), ('scores', 3, {})]
+>>> spec_for(Settings(), "model-snapshots").config
+{'cleanup.policy': 'compact'}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streams.settings import TOPIC_NAMES, Settings
+
+# Topics keyed by user_id share the events topic's partition count, so a user's records stay together.
+USER_KEYED = frozenset({"events", "scores", "feature-log"})
+# One partition keeps one order: the learner must see examples in a single, replayable order.
+SINGLE_PARTITION = frozenset({"examples", "model-snapshots", "metrics", "dead-letter"})
+COMPACTED = frozenset({"model-snapshots"})
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    logical: str
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def spec_for(settings: Settings, logical: str) -> TopicSpec:
+    partitions = settings.partitions if logical in USER_KEYED else 1
+    config = {"cleanup.policy": "compact"} if logical in COMPACTED else {}
+    return TopicSpec(logical, settings.topic(logical), partitions, config)
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    return [spec_for(settings, logical) for logical in TOPIC_NAMES]

@@ -1,0 +1,47 @@
+"""Fixtures shared by the suite; the factories behind them live in ``tests/fixtures.py``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.settings import Settings
+from tests.fixtures import TestBroker, WorkerProcess, create_test_topics, make_settings, start_test_broker
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestBroker]:
+    test_broker = start_test_broker(tmp_path_factory.mktemp("broker"))
+    yield test_broker
+    if test_broker.local is not None:
+        test_broker.local.stop()
+
+
+@pytest.fixture
+def settings_factory(broker: TestBroker, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings with topics created, isolated from every other test (topics, group, state dir)."""
+
+    def factory(**overrides: Any) -> Settings:
+        settings = make_settings(broker, tmp_path / "data", **overrides)
+        create_test_topics(settings)
+        return settings
+
+    return factory
+
+
+@pytest.fixture
+def worker_factory(tmp_path: Path) -> Iterator[Callable[[Settings], WorkerProcess]]:
+    started: list[WorkerProcess] = []
+
+    def factory(settings: Settings, name: str = "worker") -> WorkerProcess:
+        worker = WorkerProcess(settings, tmp_path / f"{name}-{len(started)}.log")
+        started.append(worker)
+        return worker
+
+    yield factory
+    for worker in started:
+        if worker.alive:
+            worker.stop()

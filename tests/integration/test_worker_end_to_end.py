@@ -1,0 +1,111 @@
+"""A real worker process on a real broker: events in; scores, feature log and dead letters out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from streams.settings import Settings
+from tests.fixtures import WorkerProcess, consume, events_payload, produce
+
+pytestmark = pytest.mark.integration
+
+
+def _event(event_id: str, user_id: str, ts: float, type_: str, **fields: Any) -> dict[str, Any]:
+    return {"event_id": event_id, "user_id": user_id, "ts": ts, "type": type_, **fields}
+
+
+GOOD = [
+    _event("e1", "u1", 100.0, "view", item_id="a"),
+    _event("e2", "u1", 130.0, "view", item_id="b"),
+    _event("e3", "u1", 160.0, "request", request_id="r1",
+           candidates=["a", {"item_id": "b", "price": 12.5, "brand": "acme"}, "c"], context={"device": "ios"}),
+    _event("e4", "u2", 170.0, "request", request_id="r2", candidates=["a", "b"]),
+    _event("e5", "u1", 175.0, "click", request_id="r1", item_id="b"),
+    _event("e6", "u1", 200.0, "request", request_id="r3", candidates=["x", "y", "z", "w"]),
+]
+
+BAD: list[tuple[bytes | None, bytes, str]] = [
+    (None, b"this is not json", "not valid JSON"),
+    (b"u9", b'{"event_id":"b2","user_id":"u9","ts":1,"type":"request","request_id":"r9"}', "candidates"),
+    (b"u9", b'{"event_id":"b3","user_id":"u9","ts":1700000000000,"type":"view"}', "milliseconds"),
+    (b"someone-else", b'{"event_id":"b4","user_id":"u9","ts":1,"type":"view"}', "key=user_id"),
+]
+
+AFTER = [_event("e7", "u3", 300.0, "request", request_id="r4", candidates=["a", "b"])]
+
+
+def _counters(settings: Settings) -> dict[str, int]:
+    url = f"http://{settings.web_host}:{settings.web_port}/counters/"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        counters: dict[str, int] = json.loads(response.read())
+        return counters
+
+
+@pytest.mark.parametrize("batch_size", [1, 500], ids=["per-event", "batched"])
+async def test_worker_scores_logs_and_dead_letters(
+    settings_factory: Callable[..., Settings], worker_factory: Callable[[Settings], WorkerProcess],
+    batch_size: int,
+) -> None:
+    # Batch boundaries must not change any output: state is read and written once per user per batch.
+    settings = settings_factory(batch_size=batch_size)
+    worker = worker_factory(settings)
+    bootstrap, topic = settings.bootstrap, settings.topic
+
+    await produce(bootstrap, topic("events"), events_payload(GOOD) + [(k, v) for k, v, _ in BAD])
+    scores = await consume(bootstrap, topic("scores"), expect=3, timeout=90, worker=worker)
+    assert worker.alive, worker.log_tail()
+    feature_log = await consume(bootstrap, topic("feature-log"), expect=3, timeout=30)
+    dead = await consume(bootstrap, topic("dead-letter"), expect=len(BAD), timeout=30)
+
+    by_request = {r.json()["request_id"]: r for r in scores}
+    assert sorted(by_request) == ["r1", "r2", "r3"], worker.log_tail()
+    r1 = by_request["r1"].json()
+    assert by_request["r1"].key == b"u1"
+    assert [s["item_id"] for s in r1["scores"]] == ["a", "b", "c"]
+    assert all(0.0 <= s["score"] <= 1.0 for s in r1["scores"])
+    assert (r1["arm"], r1["model"], r1["model_version"], r1["user_id"], r1["ts"]) == ("A", "prod", 0, "u1", 160.0)
+    assert len(by_request["r3"].json()["scores"]) == 4
+
+    logs = {r.json()["request_id"]: r.json() for r in feature_log}
+    assert sorted(logs) == ["r1", "r2", "r3"]
+    log_r1 = logs["r1"]
+    # As of just before r1: two views, the last 30 s earlier; r1 itself is not counted.
+    user_part = {"activity_events": 2.0, "activity_log_secs_since_last": math.log1p(30.0),
+                 "ctx_device=ios": 1.0}
+    assert log_r1["features"] == [
+        {"item_id": "a", "x": {**user_part, "cand_position": 0.0}},
+        {"item_id": "b", "x": {**user_part, "cand_price": 12.5, "cand_brand=acme": 1.0, "cand_position": 1.0}},
+        {"item_id": "c", "x": {**user_part, "cand_position": 2.0}},
+    ]
+    assert log_r1["scores"]["prod"] == [s["score"] for s in r1["scores"]]
+    assert log_r1["model_versions"] == {"prod": 0}
+    assert log_r1["schema"].startswith("fs-")
+    # r3 comes after view, view, request, click: four events, the click 25 s before.
+    assert logs["r3"]["features"][0]["x"]["activity_events"] == 4.0
+    assert logs["r3"]["features"][0]["x"]["activity_log_secs_since_last"] == math.log1p(25.0)
+
+    reasons = [r.json() for r in dead]
+    assert len(reasons) == len(BAD)
+    for (_, raw, why), record in zip(BAD, sorted(reasons, key=lambda d: d["offset"]), strict=True):
+        assert why in record["error"], record
+        assert record["raw"].encode() == raw
+        assert record["topic"] == topic("events")
+        assert record["offset"] >= 0
+
+    # The worker is still alive and still processing.
+    await produce(bootstrap, topic("events"), events_payload(AFTER))
+    scores = await consume(bootstrap, topic("scores"), expect=4, timeout=60, worker=worker)
+    assert "r4" in {r.json()["request_id"] for r in scores}
+    assert worker.alive
+    counters = await asyncio.to_thread(_counters, settings)
+    assert counters["dead_letter"] == len(BAD)
+    assert counters["requests_scored"] == 4
+    assert counters["events_in"] == len(GOOD) + len(BAD) + len(AFTER)
+    assert worker.stop() == 0, worker.log_tail()
