@@ -108,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings()
-        logging.basicConfig(level=(args.log_level or settings.log_level).upper(),
+        settings = load_settings(**({"log_level": args.log_level} if args.log_level else {}))
+        logging.basicConfig(level=settings.log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         # aiokafka logs every failed connection attempt; our own one-line error says it better.
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

@@ -24,6 +24,7 @@ def run_worker(settings: Settings) -> int:
     sa = create_app(settings)
     print(describe(settings), flush=True)
     worker = Worker(sa.app, loglevel=settings.log_level.upper(), quiet=True)
+    worker.spinner = None  # its terminal escapes garble the demo's output; our start line says enough
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
