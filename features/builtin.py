@@ -1,19 +1,40 @@
-"""The feature definitions that ship with streamscore, each declared once."""
+"""The feature definitions that ship with streamscore, each declared once.
+
+Every definition owns one slot of the user state (under its ``name``) and keeps it bounded; the bound is in
+its docstring. Values are numbers; strings become one-hot ``name=value`` features. Time is the events' ``ts``.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
+from features.aggregations import DecayedCount, ItemHistory, Recency, SmoothedRatio, WindowCount
 from features.base import CandidateFeature, UserFeature, Vector
-from streams.events import Candidate, Event, Request
+from streams.events import Candidate, Click, Event, Interaction, Request
+
+HOUR, DAY, WEEK = 3600.0, 86400.0, 7 * 86400.0
+MAX_TYPES = 16
+"""Event types tracked per user; any further type is counted under ``other`` (bounds the slots)."""
 
 
-class EventCount(UserFeature):
-    """How many events the user had before this request, and seconds since the last one (event time).
+def _type_key(slot: dict[str, Any], event_type: str) -> str:
+    return event_type if event_type in slot or len(slot) < MAX_TYPES else "other"
 
-    Slot: ``[count, last_ts]``.
-    """
+
+def _log_secs(seconds: float) -> float:
+    return math.log1p(max(0.0, seconds))
+
+
+def _item_of(event: Event) -> str | None:
+    if isinstance(event, Click | Interaction):
+        return event.item_id
+    return None
+
+
+class Activity(UserFeature):
+    """Events the user had before this request, and log seconds since the last one. Slot: ``[count, last_ts]``."""
 
     name = "activity"
     reads = frozenset({"*"})
@@ -26,13 +47,136 @@ class EventCount(UserFeature):
         if not slot:
             return {"activity_events": 0.0}
         count, last_ts = slot
+        return {"activity_events": float(count), "activity_log_secs_since_last": _log_secs(request.ts - last_ts)}
+
+
+class TypeCounts(UserFeature):
+    """All-time count of each event type. Slot: ``{type: count}``, at most ``MAX_TYPES`` + 1 entries."""
+
+    name = "count"
+    reads = frozenset({"*"})
+
+    def update(self, slot: Any, event: Event) -> Any:
+        slot = slot or {}
+        key = _type_key(slot, event.type)
+        slot[key] = slot.get(key, 0) + 1
+        return slot
+
+    def values(self, slot: Any, request: Request) -> Vector:
+        return {f"count_{t}": float(n) for t, n in sorted((slot or {}).items())}
+
+
+@dataclass(frozen=True)
+class DecayedTypeCounts(UserFeature):
+    """Exponentially decayed counts of all events and of some types, one per half-life.
+
+    Slot: ``{"<half_life>:<type>": [value, last_ts]}``: ``len(half_lives) * (len(types) + 1)`` entries.
+    """
+
+    half_lives: tuple[float, ...] = (HOUR, DAY, WEEK)
+    types: tuple[str, ...] = ("request", "click")
+    name = "decayed"
+    reads = frozenset({"*"})
+
+    def params(self) -> dict[str, Any]:
+        return {"half_lives": list(self.half_lives), "types": list(self.types)}
+
+    def update(self, slot: Any, event: Event) -> Any:
+        slot = slot or {}
+        for half_life in self.half_lives:
+            for kind in ("all", event.type):
+                if kind == "all" or kind in self.types:
+                    key = f"{half_life:g}:{kind}"
+                    slot[key] = DecayedCount(half_life).update(slot.get(key), event.ts)
+        return slot
+
+    def values(self, slot: Any, request: Request) -> Vector:
+        slot = slot or {}
         return {
-            "activity_events": float(count),
-            "activity_log_secs_since_last": math.log1p(max(0.0, request.ts - last_ts)),
+            f"decayed_{half_life:g}s_{kind}": DecayedCount(half_life).value(slot.get(f"{half_life:g}:{kind}"),
+                                                                          request.ts)
+            for half_life in self.half_lives
+            for kind in ("all", *self.types)
         }
 
 
-def _scalar_features(prefix: str, attrs: dict[str, str | float]) -> Vector:
+@dataclass(frozen=True)
+class WindowCounts(UserFeature):
+    """Events in sliding event-time windows. Slot: ``{"<window>": buckets}``, ``buckets`` entries per window."""
+
+    windows: tuple[float, ...] = (HOUR, DAY)
+    buckets: int = 12
+    name = "window"
+    reads = frozenset({"*"})
+
+    def params(self) -> dict[str, Any]:
+        return {"windows": list(self.windows), "buckets": self.buckets}
+
+    def update(self, slot: Any, event: Event) -> Any:
+        slot = slot or {}
+        for window in self.windows:
+            key = f"{window:g}"
+            slot[key] = WindowCount(window, self.buckets).update(slot.get(key), event.ts)
+        return slot
+
+    def values(self, slot: Any, request: Request) -> Vector:
+        slot = slot or {}
+        return {f"window_{w:g}s": float(WindowCount(w, self.buckets).value(slot.get(f"{w:g}"), request.ts))
+                for w in self.windows}
+
+
+class TypeRecency(UserFeature):
+    """Log seconds since the user's last event of each type. Slot: ``{type: last_ts}``, bounded like counts."""
+
+    name = "recency"
+    reads = frozenset({"*"})
+
+    def update(self, slot: Any, event: Event) -> Any:
+        slot = slot or {}
+        key = _type_key(slot, event.type)
+        slot[key] = Recency().update(slot.get(key), event.ts)
+        return slot
+
+    def values(self, slot: Any, request: Request) -> Vector:
+        out: Vector = {}
+        for t, last in sorted((slot or {}).items()):
+            seconds = Recency().value(last, request.ts)
+            if seconds is not None:
+                out[f"recency_{t}_log_secs"] = _log_secs(seconds)
+        return out
+
+
+@dataclass(frozen=True)
+class ClickThroughRate(UserFeature):
+    """The user's clicks per request so far, smoothed towards a prior. Slot: ``[clicks, requests]``."""
+
+    prior_mean: float = 0.05
+    prior_weight: float = 10.0
+    name = "ctr"
+    reads = frozenset({"request", "click"})
+
+    def params(self) -> dict[str, Any]:
+        return {"prior_mean": self.prior_mean, "prior_weight": self.prior_weight}
+
+    def update(self, slot: Any, event: Event) -> Any:
+        clicks, requests = slot or (0, 0)
+        return [clicks + (event.type == "click"), requests + (event.type == "request")]
+
+    def values(self, slot: Any, request: Request) -> Vector:
+        clicks, requests = slot or (0, 0)
+        return {"ctr_user": SmoothedRatio(self.prior_mean, self.prior_weight).value(clicks, requests)}
+
+
+class RequestContext(UserFeature):
+    """The request's context attributes (e.g. device), the same for every candidate. Stateless."""
+
+    name = "ctx"
+
+    def values(self, slot: Any, request: Request) -> Vector:
+        return scalar_features(self.name, request.context)
+
+
+def scalar_features(prefix: str, attrs: dict[str, str | float]) -> Vector:
     """Numbers pass through; strings become one-hot categorical features ``prefix_name=value``."""
     out: Vector = {}
     for key, value in attrs.items():
@@ -43,21 +187,74 @@ def _scalar_features(prefix: str, attrs: dict[str, str | float]) -> Vector:
     return out
 
 
-class RequestContext(UserFeature):
-    """The request's context attributes (e.g. device, hour), the same for every candidate."""
-
-    name = "ctx"
-
-    def values(self, slot: Any, request: Request) -> Vector:
-        return _scalar_features(self.name, request.context)
-
-
 class CandidateAttributes(CandidateFeature):
-    """The candidate's own attributes (e.g. price) and its position in the request."""
+    """The candidate's own attributes (e.g. price, log price) and its 0-based position. Stateless."""
 
     name = "cand"
 
     def values(self, slot: Any, request: Request, candidate: Candidate, position: int) -> Vector:
-        out = _scalar_features(self.name, candidate.attrs)
+        out = scalar_features(self.name, candidate.attrs)
+        price = candidate.attrs.get("price")
+        if isinstance(price, float) and price > 0:
+            out["cand_log_price"] = math.log(price)
         out["cand_position"] = float(position)
         return out
+
+
+@dataclass(frozen=True)
+class ItemInteractions(CandidateFeature):
+    """Has the user interacted with the candidate before, how often, how long ago (the last ``max_items``).
+
+    Reads every event with an ``item_id`` (views, add-to-carts, clicks, ...). Slot: ``{item_id: [count,
+    last_ts]}``, at most ``max_items`` entries.
+    """
+
+    max_items: int = 100
+    name = "item"
+    reads = frozenset({"*"})
+
+    def params(self) -> dict[str, Any]:
+        return {"max_items": self.max_items}
+
+    def update(self, slot: Any, event: Event) -> Any:
+        item_id = _item_of(event)
+        return slot if item_id is None else ItemHistory(self.max_items).update(slot, item_id, event.ts)
+
+    def values(self, slot: Any, request: Request, candidate: Candidate, position: int) -> Vector:
+        seen = ItemHistory(self.max_items).lookup(slot, candidate.item_id)
+        if seen is None:
+            return {"item_seen": 0.0}
+        count, last_ts = seen
+        return {"item_seen": 1.0, "item_count": float(count), "item_log_secs_since": _log_secs(request.ts - last_ts)}
+
+
+@dataclass(frozen=True)
+class AttributeAffinity(CandidateFeature):
+    """Share of the user's interactions whose item had the candidate's value of ``attribute`` (e.g. its
+    category), from ``props`` of interactions. Slot: ``[total, {value: count}]``, at most ``max_values``."""
+
+    attribute: str = "category"
+    max_values: int = 32
+    name = "affinity"
+    reads = frozenset({"*"})
+
+    def params(self) -> dict[str, Any]:
+        return {"attribute": self.attribute, "max_values": self.max_values}
+
+    def update(self, slot: Any, event: Event) -> Any:
+        if not isinstance(event, Interaction):
+            return slot
+        value = event.props.get(self.attribute)
+        if not isinstance(value, str):
+            return slot
+        total, counts = slot or (0, {})
+        if value in counts or len(counts) < self.max_values:
+            counts[value] = counts.get(value, 0) + 1
+        return [total + 1, counts]
+
+    def values(self, slot: Any, request: Request, candidate: Candidate, position: int) -> Vector:
+        value = candidate.attrs.get(self.attribute)
+        if not slot or not isinstance(value, str):
+            return {}
+        total, counts = slot
+        return {f"affinity_{self.attribute}": counts.get(value, 0) / total}

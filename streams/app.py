@@ -94,8 +94,15 @@ def create_app(settings: Settings, processor: Processor | None = None) -> Stream
 
 
 async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
-    """Process one batch of events, partition by partition; return once every output is acknowledged."""
+    """Process one batch of events, partition by partition.
+
+    Order matters for "nothing lost, nothing twice": outputs are acknowledged by the broker *before* the
+    users' states are written, and the offsets are committed (when ``take_events`` acks the batch) after
+    both. So after a crash, a state that holds an event implies its outputs went out, and the processor
+    skips the redelivered event; a state that does not hold it gets it again, outputs and all.
+    """
     deliveries = []
+    writes: list[tuple[EventT, list[tuple[str, bytes]]]] = []
     by_partition = sorted(events, key=lambda e: e.message.partition)  # stable: keeps offset order
     for _, group_iter in groupby(by_partition, key=lambda e: e.message.partition):
         group = list(group_iter)
@@ -106,10 +113,12 @@ async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
                 source = Source(message.topic, message.partition, message.offset, message.key or b"")
                 for out in sa.processor.process_one(message.value or b"", source, states):
                     deliveries.append(await sa.topics[out.topic].send(key=out.key, value=out.value))
-            for user_id, blob in states.dirty():
-                sa.user_state[user_id] = blob
-    # Offsets are committed once take_events acks the batch, which happens after this returns.
+        writes.append((group[-1], states.dirty()))
     await asyncio.gather(*deliveries)
+    for partition_event, dirty in writes:
+        with partition_context(partition_event):
+            for user_id, blob in dirty:
+                sa.user_state[user_id] = blob
     return len(events)
 
 

@@ -84,7 +84,7 @@ class Processor:
 
     @classmethod
     def default(cls, settings: Settings) -> Processor:
-        return cls(settings, FeatureSet.default(), Scorer.fresh(DEFAULT_MODELS))
+        return cls(settings, FeatureSet.default(settings.user_ttl), Scorer.fresh(DEFAULT_MODELS))
 
     def process_one(self, raw: bytes, source: Source, states: StateCache) -> list[Output]:
         """Outputs for one raw input record. Never raises: what cannot be processed is dead-lettered."""
@@ -94,15 +94,22 @@ class Processor:
         except InvalidEvent as exc:
             return [self._dead_letter(raw, exc.reason, exc.code, source)]
         try:
-            return self._apply(event, states)
+            return self._apply(event, states, source.offset)
         except Exception as exc:  # a bug must cost one event, not the worker
             log.exception("internal error on event %s at %s", event.event_id, source)
             return [self._dead_letter(raw, f"internal error: {type(exc).__name__}: {exc}", "internal", source)]
 
-    def _apply(self, event: Event, states: StateCache) -> list[Output]:
+    def _apply(self, event: Event, states: StateCache, position: int) -> list[Output]:
         state = states.get(event.user_id)
+        if self.features.already_applied(state, position):
+            # Redelivered after a crash: the state holds it, so its outputs were delivered before the
+            # state was written (see streams/app.py). Doing it again would count it twice.
+            self.counters.inc("events_redelivered")
+            return []
+        if self.features.expire(state, event.ts):
+            self.counters.inc("users_expired")
         outputs = self._score(event, state) if isinstance(event, Request) else []
-        self.features.update(state, event)
+        self.features.update(state, event, position)
         states.mark_dirty(event.user_id)
         return outputs
 

@@ -58,6 +58,8 @@ class Settings:
     """Consumer-group session timeout in seconds (noida-db rejects values under 6)."""
     max_candidates: int = 500
     """Requests with more candidates are dead-lettered: a slot this large is a producer bug."""
+    user_ttl: float = 30 * 86400.0
+    """Event-time seconds of inactivity after which a user's features are forgotten."""
     model_seed: int = 42
     log_level: str = "info"
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from streams.replay import ReplayDriver
 from streams.settings import Settings
 from tests.fixtures import WorkerProcess, consume, events_payload, produce
 
@@ -75,21 +76,30 @@ async def test_worker_scores_logs_and_dead_letters(
 
     logs = {r.json()["request_id"]: r.json() for r in feature_log}
     assert sorted(logs) == ["r1", "r2", "r3"]
-    log_r1 = logs["r1"]
-    # As of just before r1: two views, the last 30 s earlier; r1 itself is not counted.
-    user_part = {"activity_events": 2.0, "activity_log_secs_since_last": math.log1p(30.0),
-                 "ctx_device=ios": 1.0}
-    assert log_r1["features"] == [
-        {"item_id": "a", "x": {**user_part, "cand_position": 0.0}},
-        {"item_id": "b", "x": {**user_part, "cand_price": 12.5, "cand_brand=acme": 1.0, "cand_position": 1.0}},
-        {"item_id": "c", "x": {**user_part, "cand_position": 2.0}},
-    ]
-    assert log_r1["scores"]["prod"] == [s["score"] for s in r1["scores"]]
-    assert log_r1["model_versions"] == {"prod": 0}
-    assert log_r1["schema"].startswith("fs-")
-    # r3 comes after view, view, request, click: four events, the click 25 s before.
-    assert logs["r3"]["features"][0]["x"]["activity_events"] == 4.0
-    assert logs["r3"]["features"][0]["x"]["activity_log_secs_since_last"] == math.log1p(25.0)
+    x_a, x_b, x_c = (f["x"] for f in logs["r1"]["features"])
+    assert [f["item_id"] for f in logs["r1"]["features"]] == ["a", "b", "c"]
+    # As of just before r1 (views of a at 100 and b at 130; r1 at 160): r1 itself is not counted.
+    assert x_a["activity_events"] == 2.0 and x_a["count_view"] == 2.0 and "count_request" not in x_a
+    assert x_a["activity_log_secs_since_last"] == math.log1p(30.0)
+    assert x_a["decayed_3600s_all"] == pytest.approx(2 ** (-60 / 3600) + 2 ** (-30 / 3600), abs=1e-12)
+    assert x_a["window_3600s"] == 2.0 and x_a["ctr_user"] == pytest.approx(0.05)
+    assert (x_a["item_seen"], x_a["item_count"], x_a["item_log_secs_since"]) == (1.0, 1.0, math.log1p(60.0))
+    assert (x_b["item_seen"], x_b["item_log_secs_since"]) == (1.0, math.log1p(30.0))
+    assert x_c["item_seen"] == 0.0 and "item_count" not in x_c
+    assert x_a["ctx_device=ios"] == x_b["ctx_device=ios"] == 1.0
+    assert (x_b["cand_price"], x_b["cand_brand=acme"], x_b["cand_position"]) == (12.5, 1.0, 1.0)
+    assert logs["r1"]["scores"]["prod"] == [s["score"] for s in r1["scores"]]
+    assert logs["r1"]["model_versions"] == {"prod": 0}
+    # r3 comes after view, view, request, click: four events, the click 25 s before; one click per request.
+    x_r3 = logs["r3"]["features"][0]["x"]
+    assert (x_r3["activity_events"], x_r3["count_click"], x_r3["ctr_user"]) == (4.0, 1.0, pytest.approx(1.5 / 11))
+    assert x_r3["activity_log_secs_since_last"] == math.log1p(25.0)
+
+    # The live records are exactly what the plain functions give for the same events (the parity contract).
+    replay = ReplayDriver(settings)
+    replay.pipe_all(GOOD)
+    assert {r["request_id"]: r for r in replay.read("feature-log")} == logs
+    assert {r["request_id"]: r for r in replay.read("scores")} == {k: v.json() for k, v in by_request.items()}
 
     reasons = [r.json() for r in dead]
     assert len(reasons) == len(BAD)
