@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from features.aggregations import DecayedCount, ItemHistory, Recency, SmoothedRatio, WindowCount
 from features.base import CandidateFeature, UserFeature, Vector
@@ -248,6 +248,7 @@ class AttributeAffinity(CandidateFeature):
         if not isinstance(value, str):
             return slot
         total, counts = slot or (0, {})
+        counts = cast(dict[str, int], counts)
         if value in counts or len(counts) < self.max_values:
             counts[value] = counts.get(value, 0) + 1
         return [total + 1, counts]

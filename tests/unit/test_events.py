@@ -43,7 +43,8 @@ def refusal(data: bytes, **kwargs: Any) -> InvalidEvent:
 
 
 def test_request_with_string_and_object_candidates_context_and_extra() -> None:
-    event = decode_event(raw(type="request", request_id="r1", candidates=["a", {"item_id": "b", "price": 9, "cat": "x"}],
+    candidates = ["a", {"item_id": "b", "price": 9, "cat": "x"}]
+    event = decode_event(raw(type="request", request_id="r1", candidates=candidates,
                              context={"page": "home", "hour": 13}, campaign="spring"))
     assert event == Request(
         event_id="e1", user_id="u1", ts=1_700_000_000.0, type="request", extra={"campaign": "spring"},
@@ -100,7 +101,7 @@ def test_any_other_type_is_an_interaction() -> None:
 
 def test_unknown_fields_of_every_type_are_kept_in_extra() -> None:
     nested = {"a": [1, {"b": None}], "c": True}
-    cases = {
+    cases: dict[str, dict[str, Any]] = {
         "request": {"request_id": "r1", "candidates": ["a"]},
         "click": {"request_id": "r1", "item_id": "a"},
         "conversion": {},

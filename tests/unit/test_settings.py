@@ -43,6 +43,7 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("batch_within", "0.25", 0.25),
     ("session_timeout", "30", 30.0),
     ("max_candidates", "20", 20),
+    ("user_ttl", "3600", 3600.0),
     ("model_seed", "7", 7),
     ("log_level", "debug", "debug"),
 ]
@@ -93,27 +94,24 @@ def test_invalid_whole_numbers(name: str, raw: str) -> None:
     assert str(info.value) == f"STREAMSCORE_{name}={raw!r} is not valid: expected a whole number >= 1"
 
 
-@pytest.mark.parametrize("raw", ["http", "0", "-5", "65536", "70000"])
+@pytest.mark.parametrize("raw", ["http", "0", "-5", "65536", "70000", "80.5"])
 def test_invalid_web_port(raw: str) -> None:
     with pytest.raises(SettingsError) as info:
         load_settings({"STREAMSCORE_WEB_PORT": raw})
-    assert str(info.value).startswith(f"STREAMSCORE_WEB_PORT={raw!r} is not valid: expected ")
-    assert "65535" in str(info.value) or raw in ("http", "0", "-5")
+    assert str(info.value) == f"STREAMSCORE_WEB_PORT={raw!r} is not valid: expected a port 1..65535"
 
 
 def test_web_port_bounds() -> None:
     assert load_settings({"STREAMSCORE_WEB_PORT": "1"}).web_port == 1
     assert load_settings({"STREAMSCORE_WEB_PORT": "65535"}).web_port == 65535
-    with pytest.raises(SettingsError, match=r"^STREAMSCORE_WEB_PORT='65536' is not valid: expected a port 1\.\.65535$"):
-        load_settings({"STREAMSCORE_WEB_PORT": "65536"})
 
 
-@pytest.mark.parametrize("name", ["BATCH_WITHIN", "SESSION_TIMEOUT"])
+@pytest.mark.parametrize("name", ["BATCH_WITHIN", "SESSION_TIMEOUT", "USER_TTL"])
 @pytest.mark.parametrize("raw", ["fast", "0", "-1", "nan", "inf", "-inf", ""])
 def test_invalid_positive_numbers(name: str, raw: str) -> None:
     with pytest.raises(SettingsError) as info:
         load_settings({f"STREAMSCORE_{name}": raw})
-    assert str(info.value) == f"STREAMSCORE_{name}={raw!r} is not valid: expected a number > 0"
+    assert str(info.value) == f"STREAMSCORE_{name}={raw!r} is not valid: expected a finite number > 0"
 
 
 @pytest.mark.parametrize("raw", ["maybe", "", "2", "t"])
@@ -173,17 +171,16 @@ def test_to_env_names_every_variable() -> None:
 
 def test_to_env_round_trips_defaults_and_a_fully_changed_settings() -> None:
     assert load_settings(to_env(Settings())) == Settings()
-    changed = Settings(
-        bootstrap="kafka:9092", app_id="a2", partitions=12, replication=3, topic_prefix="p.",
-        topic_overrides={t: f"real-{t}" for t in TOPIC_NAMES}, data_dir=Path("/tmp/x y/ü"), web_host="0.0.0.0",
-        web_port=9000, web_enabled=False, batch_size=7, batch_within=0.1 + 0.2, session_timeout=6.000001,
-        max_candidates=3, model_seed=123456789, log_level="warning",
+    changed = dataclasses.replace(
+        Settings(**{name: expected for name, _, expected in OVERRIDES}),
+        topic_overrides={t: f"real-{t}" for t in TOPIC_NAMES}, data_dir=Path("/tmp/x y/ü"),
+        batch_within=0.1 + 0.2, session_timeout=6.000001, model_seed=123456789,
     )
     assert all(getattr(changed, f.name) != getattr(Settings(), f.name) for f in dataclasses.fields(Settings))
     assert load_settings(to_env(changed)) == changed
 
 
-_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
+_TEXT = st.text(max_size=12)  # no surrogates: real environment values are valid text
 _POSITIVE = st.integers(1, 10**9)
 VALID_SETTINGS = st.builds(
     Settings,
@@ -191,7 +188,8 @@ VALID_SETTINGS = st.builds(
     topic_overrides=st.dictionaries(st.sampled_from(TOPIC_NAMES), _TEXT),
     data_dir=_TEXT.map(Path), web_host=_TEXT, web_port=st.integers(1, 65535), web_enabled=st.booleans(),
     batch_size=_POSITIVE, batch_within=st.floats(min_value=1e-9, max_value=1e9),
-    session_timeout=st.floats(min_value=6, max_value=1e9), max_candidates=_POSITIVE, model_seed=_POSITIVE,
+    session_timeout=st.floats(min_value=6, max_value=1e9), max_candidates=_POSITIVE,
+    user_ttl=st.floats(min_value=1e-9, max_value=1e12), model_seed=_POSITIVE,
     log_level=_TEXT,
 )
 

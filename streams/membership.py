@@ -1,0 +1,87 @@
+"""A restarted worker takes its own place back in the consumer group.
+
+A worker killed with SIGKILL never says goodbye to its group. Kafka evicts it after the session timeout;
+noida-db 0.2.3 never does (``shared/broker.md``), so its partitions stay with a dead member and a restarted
+worker waits forever. So each worker records its group member id in its data directory when it gets
+partitions, and a worker starting on that directory first sends ``LeaveGroup`` for the recorded member:
+exactly what the dead process would have sent on a clean stop. On Kafka it only saves the session timeout.
+
+The data directory holds one worker's RocksDB state, so one directory is one worker: if the recorded process
+is still alive, starting a second worker on the directory is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaClient
+from aiokafka.client import CoordinationType
+from aiokafka.protocol.group import LeaveGroupRequest
+
+log = logging.getLogger(__name__)
+
+MEMBER_FILE = "group-member.json"
+
+
+class DataDirInUse(RuntimeError):
+    """Another live worker owns this data directory."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def record_member(state_dir: Path, group: str, member_id: str) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / MEMBER_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(orjson.dumps({"group": group, "member_id": member_id, "pid": os.getpid()}))
+    tmp.replace(path)
+
+
+def previous_member(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        record: dict[str, Any] = orjson.loads((state_dir / MEMBER_FILE).read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return None
+    return record
+
+
+async def release_previous_member(bootstrap: str, state_dir: Path) -> str | None:
+    """Send ``LeaveGroup`` for the member a dead predecessor left behind; return its id, if there was one."""
+    record = previous_member(state_dir)
+    if record is None:
+        return None
+    if record.get("pid") != os.getpid() and _pid_alive(int(record.get("pid", 0))):
+        raise DataDirInUse(f"a worker (pid {record['pid']}) is running on {state_dir}; stop it first, "
+                           "or give this worker its own STREAMSCORE_DATA_DIR")
+    client = AIOKafkaClient(bootstrap_servers=bootstrap)
+    try:
+        await client.bootstrap()
+        node = await client.coordinator_lookup(CoordinationType.GROUP, record["group"])
+        response = await client.send(node, LeaveGroupRequest(record["group"], record["member_id"]))
+        # UNKNOWN_MEMBER_ID (25) is the normal answer when the broker already evicted it or it left cleanly.
+        log.info("released group member %s of a previous worker (error code %s)",
+                 record["member_id"], response.error_code)
+    finally:
+        await client.close()
+    (state_dir / MEMBER_FILE).unlink(missing_ok=True)
+    return str(record["member_id"])
+
+
+def current_member_id(app: Any) -> str | None:
+    """The group member id of a running faust app's consumer (faust does not expose it publicly)."""
+    try:
+        return str(app.consumer._thread._ensure_consumer()._coordinator.member_id)
+    except AttributeError:
+        return None
