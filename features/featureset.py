@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
@@ -38,7 +39,7 @@ from features.builtin import (
     WindowCounts,
 )
 from features.state import UserState
-from streams.events import Event, Request
+from streams.events import Candidate, Event, Request
 
 LAST_TS, LAST_POSITION = "_ts", "_pos"
 
@@ -110,6 +111,18 @@ class FeatureSet:
                 x.update(cf.values(state.get(cf.name), request, candidate, position))
             out.append(x)
         return out
+
+    def describe(self, state: UserState, ts: float, item_ids: Sequence[str] = ()) -> dict[str, Any]:
+        """A user's features as of ``ts`` (user-level, and per item for ``item_ids``), for people to read."""
+        probe = Request("inspect", "", ts, "request", request_id="inspect",
+                        candidates=tuple(Candidate(i) for i in item_ids))
+        user: Vector = {}
+        for f in self._user:
+            user.update(f.values(state.get(f.name), probe))
+        items = {c.item_id: x for c, x in zip(probe.candidates, self.vectors(state, probe), strict=True)
+                 if item_ids}
+        return {"as_of": ts, "schema": self.fingerprint, "features": user,
+                "items": {i: {k: v for k, v in x.items() if k not in user} for i, x in items.items()}}
 
     @staticmethod
     def already_applied(state: UserState, position: int) -> bool:

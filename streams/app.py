@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,11 +22,16 @@ import faust
 from faust.streams import _current_event
 from faust.types import EventT, TopicT
 
+from features.featureset import LAST_TS
+from features.state import decode_state
 from streams.deadletter import Source
+from streams.expiry import ExpirySweeper, expired_users
 from streams.membership import current_member_id, record_member
 from streams.processor import Processor, StateCache
 from streams.settings import TOPIC_NAMES, Settings
 from streams.topics import spec_for
+
+log = logging.getLogger(__name__)
 
 USER_STATE_TABLE = "user-state"
 
@@ -37,6 +43,7 @@ class StreamApp:
     processor: Processor
     topics: dict[str, TopicT]
     user_state: Any  # faust.Table
+    sweeper: ExpirySweeper
 
 
 def kafka_url(bootstrap: str) -> str:
@@ -67,6 +74,8 @@ def create_app(settings: Settings, processor: Processor | None = None) -> Stream
         web_enabled=settings.web_enabled,
         web_bind=settings.web_host,
         web_port=settings.web_port,
+        # Table routes forward a request to the worker that owns the key at this address.
+        canonical_url=f"http://{settings.web_host}:{settings.web_port}",
         web_in_thread=False,
     )
     processor = processor or Processor.default(settings)
@@ -88,7 +97,7 @@ def create_app(settings: Settings, processor: Processor | None = None) -> Stream
         options={"driver": "rocksdict"},
         help="Per-user feature state (orjson bytes), changelog-backed.",
     )
-    stream_app = StreamApp(app, settings, processor, topics, user_state)
+    stream_app = StreamApp(app, settings, processor, topics, user_state, ExpirySweeper(settings.expiry_sweep_every))
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # mode's stub wants a positional signal
     async def remember_membership(sender: Any, assigned: Any, **kwargs: Any) -> None:
@@ -127,7 +136,27 @@ async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
         with partition_context(partition_event):
             for user_id, blob in dirty:
                 sa.user_state[user_id] = blob
+            partition = partition_event.message.partition
+            newest = sa.processor.max_ts.get(partition)
+            if newest is not None and sa.sweeper.due(partition, newest):
+                try:
+                    sweep_expired_users(sa, partition, newest)
+                except Exception:  # maintenance: a failed sweep is retried at the next one, scoring goes on
+                    log.exception("sweeping expired users of partition %s failed", partition)
+                    sa.processor.counters.inc("sweep_errors")
     return len(events)
+
+
+def sweep_expired_users(sa: StreamApp, partition: int, newest: float) -> int:
+    """Delete the partition's expired users (call within the partition's context); return how many."""
+    settings = sa.settings
+    db = sa.user_state.data._db_for_partition(partition)  # faust has no public per-partition iterator
+    horizon = newest - settings.allowed_lateness
+    expired = expired_users(db.items(), sa.processor.features, horizon)
+    for key in expired:
+        del sa.user_state[key]
+    sa.processor.counters.inc("users_swept", len(expired))
+    return len(expired)
 
 
 def _register_score_agent(sa: StreamApp) -> None:
@@ -144,3 +173,25 @@ def _register_views(sa: StreamApp) -> None:
     @sa.app.page("/counters/")
     async def counters(web: Any, request: Any) -> Any:
         return web.json(sa.processor.counters.snapshot())
+
+    @sa.app.page("/users/{user_id}/")
+    class UserFeatures(faust.web.View):
+        """A user's current features, answered by the worker that owns the user (others forward it).
+
+        ``?ts=`` evaluates them at another event time (default: the user's last event); ``?items=a,b`` adds
+        the user-by-item features for those items.
+        """
+
+        @sa.app.table_route(table=sa.user_state, match_info="user_id")  # type: ignore[arg-type]
+        async def get(self, request: Any, user_id: str) -> Any:
+            state = decode_state(sa.user_state.get(user_id))
+            if not state:
+                return self.json({"user_id": user_id, "error": "unknown user (no events yet, or expired)"},
+                                 status=404)
+            try:
+                ts = float(request.query.get("ts", state[LAST_TS]))
+            except ValueError:
+                return self.json({"error": "ts must be a number (seconds since the epoch)"}, status=400)
+            items = [i for i in request.query.get("items", "").split(",") if i]
+            described = sa.processor.features.describe(state, ts, items)
+            return self.json({"user_id": user_id, **described, "last_event_ts": state[LAST_TS]})

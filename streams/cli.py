@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from streams.admin import BrokerUnreachable, TopicMismatch, create_topics, ping
 from streams.broker import KINDS, BrokerError, local_broker
@@ -75,6 +78,24 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return run_worker(settings)
 
 
+def cmd_inspect(settings: Settings, args: argparse.Namespace) -> int:
+    query = urlencode({k: v for k, v in (("items", args.items), ("ts", args.ts)) if v is not None})
+    url = (f"http://{settings.web_host}:{settings.web_port}/users/{quote(args.user_id, safe='')}/"
+           + (f"?{query}" if query else ""))
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        body = json.loads(exc.read() or b"{}")
+        print(f"streamscore: {body.get('error', exc)} ({url})", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        raise UsageError(f"no worker answers at {url} ({exc}); start one with `streamscore worker`, or set "
+                         "STREAMSCORE_WEB_HOST/STREAMSCORE_WEB_PORT to a running worker's") from None
+    print(json.dumps(body, indent=2, sort_keys=True))
+    return 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
@@ -99,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run a worker: features, scoring, feature log")
     worker.set_defaults(func=cmd_worker)
+
+    inspect = sub.add_parser("inspect", help="look at a user's current features, from the worker that owns it")
+    inspect.add_argument("what", choices=["user"])
+    inspect.add_argument("user_id")
+    inspect.add_argument("--items", default=None, help="comma-separated item ids: add user-by-item features")
+    inspect.add_argument("--ts", default=None, help="evaluate at this event time (default: the last event's)")
+    inspect.set_defaults(func=cmd_inspect)
 
     demo = sub.add_parser("demo", help="broker + topics + worker + a synthetic stream; prints scores")
     demo.add_argument("--users", type=int, default=50)

@@ -81,6 +81,8 @@ class Processor:
         self.features = features
         self.scorer = scorer
         self.counters = counters or Counters()
+        self.max_ts: dict[int, float] = {}
+        """Newest event time seen per input partition: the partition's watermark before lateness."""
 
     @classmethod
     def default(cls, settings: Settings) -> Processor:
@@ -93,6 +95,11 @@ class Processor:
             event = decode_event(raw, key=source.key, max_candidates=self.settings.max_candidates)
         except InvalidEvent as exc:
             return [self._dead_letter(raw, exc.reason, exc.code, source)]
+        newest = self.max_ts.get(source.partition)
+        if newest is None or event.ts > newest:
+            self.max_ts[source.partition] = event.ts
+        elif event.ts < newest - self.settings.allowed_lateness:
+            self.counters.inc("events_late")
         try:
             return self._apply(event, states, source.offset)
         except Exception as exc:  # a bug must cost one event, not the worker

@@ -61,6 +61,10 @@ class Settings:
     """Requests with more candidates are dead-lettered: a slot this large is a producer bug."""
     user_ttl: float = 30 * 86400.0
     """Event-time seconds of inactivity after which a user's features are forgotten."""
+    expiry_sweep_every: float = 3600.0
+    """Event-time seconds between two sweeps of a partition's state for expired users."""
+    allowed_lateness: float = 60.0
+    """Event-time seconds an event may arrive behind the newest one of its partition and still count as on time."""
     model_seed: int = 42
     log_level: str = "info"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -100,6 +101,28 @@ def _counters(settings: Settings) -> dict[str, int]:
         return counters
 
 
+def _user(settings: Settings, user_id: str) -> dict[str, Any]:
+    url = f"http://{settings.web_host}:{settings.web_port}/users/{user_id}/"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        body: dict[str, Any] = json.loads(response.read())
+        return body
+
+
+def _same_answer_from_both(a: Settings, b: Settings, user_id: str, timeout: float = 20.0) -> dict[str, Any]:
+    """Both workers' answers for a user once they agree (a rebalance may still be settling)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            from_a, from_b = _user(a, user_id), _user(b, user_id)
+            if from_a == from_b:
+                return from_a
+        except OSError:
+            from_a = from_b = {}
+        if time.monotonic() > deadline:
+            raise AssertionError(f"workers disagree on {user_id}: {from_a} != {from_b}")
+        time.sleep(0.5)
+
+
 async def test_two_workers_hand_over_partitions_with_their_state(
     settings_factory: Callable[..., Settings], tmp_path: Path
 ) -> None:
@@ -119,6 +142,11 @@ async def test_two_workers_hand_over_partitions_with_their_state(
         b = WorkerProcess(settings_b, tmp_path / "b.log")  # the group rebalances: b takes some partitions
         await produce(base.bootstrap, events_topic, events_payload(parts[1]))
         await consume(base.bootstrap, scores_topic, until=covers(_requests(parts[0] + parts[1])), timeout=90, worker=b)
+
+        # Either worker answers for any user: the one that does not own it forwards the request.
+        for user_id in sorted({str(e["user_id"]) for e in parts[1]})[:6]:
+            answers = await asyncio.to_thread(_same_answer_from_both, settings_a, settings_b, user_id)
+            assert answers["user_id"] == user_id and answers["features"]["activity_events"] > 0
 
         assert a.stop() == 0, a.log_tail()  # b takes over every partition, with a's users' state
         await produce(base.bootstrap, events_topic, events_payload(parts[2]))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +15,7 @@ from typing import Any
 import pytest
 
 from streams.replay import ReplayDriver
-from streams.settings import Settings
+from streams.settings import Settings, to_env
 from tests.fixtures import WorkerProcess, consume, events_payload, produce
 
 pytestmark = pytest.mark.integration
@@ -47,6 +50,13 @@ def _counters(settings: Settings) -> dict[str, int]:
     with urllib.request.urlopen(url, timeout=5) as response:
         counters: dict[str, int] = json.loads(response.read())
         return counters
+
+
+def _inspect(settings: Settings, user_id: str, items: str) -> dict[str, Any]:
+    url = f"http://{settings.web_host}:{settings.web_port}/users/{user_id}/?items={items}"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        body: dict[str, Any] = json.loads(response.read())
+        return body
 
 
 @pytest.mark.parametrize("batch_size", [1, 500], ids=["per-event", "batched"])
@@ -118,4 +128,19 @@ async def test_worker_scores_logs_and_dead_letters(
     assert counters["dead_letter"] == len(BAD)
     assert counters["requests_scored"] == 4
     assert counters["events_in"] == len(GOOD) + len(BAD) + len(AFTER)
+
+    # The user's current features, from the worker (HTTP) and from the CLI: u1 had five events, the last at 200.
+    inspected = await asyncio.to_thread(_inspect, settings, "u1", "a,zz")
+    assert inspected["features"]["activity_events"] == 5.0 and inspected["as_of"] == 200.0
+    assert inspected["items"]["a"]["item_seen"] == 1.0 and inspected["items"]["zz"]["item_seen"] == 0.0
+    assert inspected["schema"] == logs["r1"]["schema"]
+    def inspect_cli(user_id: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "streams.cli", "inspect", "user", user_id],
+                              env={**os.environ, **to_env(settings)}, capture_output=True, text=True)
+
+    cli = await asyncio.to_thread(inspect_cli, "u1")
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["features"] == inspected["features"]
+    unknown = await asyncio.to_thread(inspect_cli, "nobody")
+    assert unknown.returncode == 1 and "unknown user" in unknown.stderr
     assert worker.stop() == 0, worker.log_tail()
