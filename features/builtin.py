@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from features.aggregations import DecayedCount, ItemHistory, Recency, SmoothedRatio, WindowCount
 from features.base import CandidateFeature, UserFeature, Vector
-from streams.events import Candidate, Click, Event, Interaction, Request
+from streams.events import Candidate, Click, Conversion, Event, Interaction, Request
 
 HOUR, DAY, WEEK = 3600.0, 86400.0, 7 * 86400.0
 MAX_TYPES = 16
@@ -28,7 +28,7 @@ def _log_secs(seconds: float) -> float:
 
 
 def _item_of(event: Event) -> str | None:
-    if isinstance(event, Click | Interaction):
+    if isinstance(event, Click | Conversion | Interaction):
         return event.item_id
     return None
 
@@ -205,7 +205,7 @@ class CandidateAttributes(CandidateFeature):
 class ItemInteractions(CandidateFeature):
     """Has the user interacted with the candidate before, how often, how long ago (the last ``max_items``).
 
-    Reads every event with an ``item_id`` (views, add-to-carts, clicks, ...). Slot: ``{item_id: [count,
+    Reads every event with an ``item_id`` (views, add-to-carts, clicks, conversions, ...). Slot: ``{item_id: [count,
     last_ts]}``, at most ``max_items`` entries.
     """
 

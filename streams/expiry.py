@@ -45,7 +45,7 @@ def expired_users(items: Iterable[tuple[bytes, bytes]], features: FeatureSet, ho
     >>> from features.state import encode_state
     >>> fs = FeatureSet([], user_ttl=100.0)
     >>> items = [(b"old", encode_state({"_ts": 10.0})), (b"new", encode_state({"_ts": 150.0})),
-    ...          (b"__faust\x00offset__", b"42")]
+    ...          (FAUST_KEY_PREFIX + b"offset__", b"42")]
     >>> expired_users(items, fs, horizon=200.0)
     [b'old']
     """

@@ -66,6 +66,13 @@ class StateCache:
             state = self._states[user_id] = decode_state(self._load(user_id))
         return state
 
+    def snapshot(self, user_id: str) -> bytes:
+        return encode_state(self.get(user_id))
+
+    def restore(self, user_id: str, snapshot: bytes) -> None:
+        """Put back a :meth:`snapshot`, undoing whatever a failed event did to the user's state."""
+        self._states[user_id] = decode_state(snapshot)
+
     def mark_dirty(self, user_id: str) -> None:
         self._dirty.add(user_id)
 
@@ -100,9 +107,11 @@ class Processor:
             self.max_ts[source.partition] = event.ts
         elif event.ts < newest - self.settings.allowed_lateness:
             self.counters.inc("events_late")
+        before = states.snapshot(event.user_id)
         try:
             return self._apply(event, states, source.offset)
-        except Exception as exc:  # a bug must cost one event, not the worker
+        except Exception as exc:  # a bug must cost one event, not the worker, and leave no trace in the state
+            states.restore(event.user_id, before)
             log.exception("internal error on event %s at %s", event.event_id, source)
             return [self._dead_letter(raw, f"internal error: {type(exc).__name__}: {exc}", "internal", source)]
 

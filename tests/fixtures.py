@@ -188,8 +188,21 @@ def request_ids(records: list[Record]) -> set[str]:
 
 
 def covers(expected: set[str]) -> Callable[[list[Record]], bool]:
-    """An ``until`` for :func:`consume`: every expected request id has arrived."""
-    return lambda records: expected <= request_ids(records)
+    """An ``until`` for :func:`consume`: every expected request id has arrived.
+
+    It reads each record once (records only grow during a ``consume``), so waiting stays linear.
+    """
+    missing = set(expected)
+    seen = 0
+
+    def until(records: list[Record]) -> bool:
+        nonlocal seen
+        for record in records[seen:]:
+            missing.discard(record.json()["request_id"])
+        seen = len(records)
+        return not missing
+
+    return until
 
 
 def unique_by_request(records: list[Record]) -> dict[str, Any]:

@@ -44,6 +44,8 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("session_timeout", "30", 30.0),
     ("max_candidates", "20", 20),
     ("user_ttl", "3600", 3600.0),
+    ("expiry_sweep_every", "600", 600.0),
+    ("allowed_lateness", "5.5", 5.5),
     ("model_seed", "7", 7),
     ("log_level", "debug", "debug"),
 ]
