@@ -43,8 +43,9 @@ def worst_case(events: int = 20_000) -> int:
 def main() -> None:
     for users, events in [(500, 20_000), (5_000, 100_000)]:
         t = typical(users, events)
-        print(f"simulated {t['events']:>7,} events, {t['users']:>5,} users: state bytes per user mean {t['mean']:,.0f}, "
-              f"median {t['p50']:,.0f}, max {t['max']:,} (replay {t['replay_events_per_s']:,.0f} events/s)")
+        print(f"simulated {t['events']:>7,} events, {t['users']:>5,} users: "
+              f"state bytes per user mean {t['mean']:,.0f}, median {t['p50']:,.0f}, max {t['max']:,} "
+              f"(replay {t['replay_events_per_s']:,.0f} events/s)")
     print(f"worst case (every bound reached): {worst_case():,} bytes")
     print(f"(state encoding: orjson, sorted keys; example: {len(encode_state({}))} bytes for an empty state)")
 
