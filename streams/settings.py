@@ -65,6 +65,34 @@ class Settings:
     """Event-time seconds between two sweeps of a partition's state for expired users."""
     allowed_lateness: float = 60.0
     """Event-time seconds an event may arrive behind the newest one of its partition and still count as on time."""
+    label: str = "click"
+    """Which event type is the label: ``click`` or ``conversion`` (the other one is an ordinary interaction)."""
+    click_window: float = 3600.0
+    """Attribution window of clicks, event-time seconds after the request."""
+    conversion_window: float = 86400.0
+    """Attribution window of conversions, event-time seconds after the request."""
+    max_pending: int = 32
+    """Requests a user may have waiting for labels; beyond it the oldest closes early (counted)."""
+    models: str = "prod,baseline"
+    """Models that score every request (shadow scoring), by name from ``models/registry.py``."""
+    arms: str = "A:prod:1.0"
+    """Experiment arms, ``name:model:share`` separated by commas; shares sum to 1 (e.g. ``A:prod:0.5,B:baseline:0.5``)."""
+    experiment_salt: str = "exp-1"
+    """Salt of the stable user-to-arm hash: change it to re-draw the arms."""
+    snapshot_every: int = 500
+    """The learner publishes a snapshot of every model after this many new examples ..."""
+    snapshot_seconds: float = 30.0
+    """... or after this many seconds with at least one new example, whichever comes first."""
+    snapshot_key: str = "streamscore-dev-key"
+    """HMAC key that signs model snapshots; set your own secret in production (workers refuse other signatures)."""
+    metrics_window: int = 1000
+    """Examples in the "recent" window of the progressive metrics (and the tripwire)."""
+    tripwire_margin: float = 0.0
+    """prod must beat baseline's recent log loss by at least this much, or the tripwire raises an alert."""
+    tripwire_min_count: int = 200
+    """Recent examples each model needs before the tripwire judges."""
+    learner_web_port: int = 6067
+    """Port of the learner's HTTP views (/metrics, /metrics.json), on web_host."""
     model_seed: int = 42
     log_level: str = "info"
 
@@ -99,7 +127,7 @@ def _parse(name: str, raw: str, default: Any) -> Any:
             return False
         raise bad("true or false")
     if isinstance(default, int):
-        high, expected = (65535, "a port 1..65535") if name == _env_name("web_port") else (None, "a whole number >= 1")
+        high, expected = (65535, "a port 1..65535") if name.endswith("_PORT") else (None, "a whole number >= 1")
         try:
             value = int(raw)
         except ValueError:
@@ -140,6 +168,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         values["topic_overrides"] = topic_overrides
     values.update(overrides)
     settings = Settings(**values)
+    if settings.label not in ("click", "conversion"):
+        raise SettingsError(f"{_env_name('label')}={settings.label!r} is not valid: expected click or conversion")
     if settings.session_timeout < 6:
         raise SettingsError(
             f"{_env_name('session_timeout')}={settings.session_timeout} is not valid: "
