@@ -115,6 +115,10 @@ def _env_name(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
 
 
+_SIGNED = frozenset({ENV_PREFIX + "TRIPWIRE_MARGIN"})
+"""Float settings that may be zero or negative; every other float must be > 0."""
+
+
 def _parse(name: str, raw: str, default: Any) -> Any:
     def bad(expected: str) -> SettingsError:
         return SettingsError(f"{name}={raw!r} is not valid: expected {expected}")
@@ -136,12 +140,14 @@ def _parse(name: str, raw: str, default: Any) -> Any:
             raise bad(expected)
         return value
     if isinstance(default, float):
+        signed = name in _SIGNED
+        expected = "a finite number" if signed else "a finite number > 0"
         try:
             number = float(raw)
         except ValueError:
-            raise bad("a finite number > 0") from None
-        if not 0 < number < math.inf:
-            raise bad("a finite number > 0")
+            raise bad(expected) from None
+        if not (math.isfinite(number) if signed else 0 < number < math.inf):
+            raise bad(expected)
         return number
     if isinstance(default, Path):
         return Path(raw)
