@@ -4,6 +4,15 @@
 >>> out = scorer.score_one("u1", [{"x": 1.0}, {"x": 2.0}])
 >>> out.arm, out.model, out.model_version, out.per_model
 ('A', 'prod', 0, {'prod': [0.5, 0.5]})
+
+A model is replaced only by a newer version of itself, so a snapshot read late, or twice, changes nothing:
+
+>>> scorer.swap(LiveModel("prod", 3, build("prod")))
+True
+>>> scorer.swap(LiveModel("prod", 2, build("prod"))), scorer.swap(LiveModel("prod", 3, build("prod")))
+(False, False)
+>>> scorer.versions
+{'prod': 3}
 """
 
 from __future__ import annotations
@@ -61,9 +70,22 @@ class Scorer:
     def versions(self) -> dict[str, int]:
         return {name: m.version for name, m in self.models.items()}
 
-    def swap(self, live: LiveModel) -> None:
-        """Serve ``live`` from now on in place of the model of the same name."""
+    def swap(self, live: LiveModel) -> bool:
+        """Serve ``live`` from now on in place of the model of the same name, if it is newer.
+
+        Returns False, and keeps the current model, when ``live.version`` is not above the current version:
+        snapshots are re-read from the start of their topic and may arrive out of order, and going back to an
+        older model would silently undo training. A name that is not live raises :class:`KeyError`: the set
+        of models is fixed by the settings, and every ``feature-log`` record names the same ones.
+        """
+        current = self.models.get(live.name)
+        if current is None:
+            raise KeyError(f"model {live.name!r} is not live: {sorted(self.models)}")
+        if live.version <= current.version:
+            return False
+        # One dict assignment: a request scored on this event loop sees either the old model or the new one.
         self.models[live.name] = live
+        return True
 
     def score_one(self, user_id: str, vectors: Sequence[Vector]) -> ScoredRequest:
         arm, served = self.assign(user_id)

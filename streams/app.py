@@ -14,7 +14,7 @@ import contextlib
 import logging
 import weakref
 from collections.abc import Awaitable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from itertools import groupby
 from typing import Any
@@ -26,10 +26,12 @@ from faust.types import EventT, TopicT
 from features.featureset import LAST_TS
 from features.state import decode_state
 from streams.deadletter import Source
-from streams.expiry import ExpirySweeper, expired_users
+from streams.expiry import FAUST_KEY_PREFIX, ExpirySweeper, expired_users
+from streams.labels import PENDING
 from streams.membership import current_member_id, record_member
 from streams.processor import Processor, StateCache
 from streams.settings import TOPIC_NAMES, Settings
+from streams.snapshot_feed import register_snapshot_feed
 from streams.topics import spec_for
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ class StreamApp:
     topics: dict[str, TopicT]
     user_state: Any  # faust.Table
     sweeper: ExpirySweeper
+    indexed_partitions: set[int] = field(default_factory=set)
+    """Partitions whose waiting requests are in the processor's deadline index."""
 
 
 def kafka_url(bootstrap: str) -> str:
@@ -105,6 +109,13 @@ def create_app(settings: Settings, processor: Processor | None = None) -> Stream
     )
     stream_app = StreamApp(app, settings, processor, topics, user_state, ExpirySweeper(settings.expiry_sweep_every))
 
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's stub wants a positional signal
+    async def forget_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        for tp in revoked:
+            if tp.topic == settings.topic("events"):
+                stream_app.indexed_partitions.discard(tp.partition)
+                processor.forget_partition(tp.partition)
+
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # mode's stub wants a positional signal
     async def remember_membership(sender: Any, assigned: Any, **kwargs: Any) -> None:
         member_id = current_member_id(app)
@@ -112,6 +123,7 @@ def create_app(settings: Settings, processor: Processor | None = None) -> Stream
             record_member(settings.state_dir, settings.app_id, member_id)
 
     _register_score_agent(stream_app)
+    register_snapshot_feed(stream_app)
     _register_views(stream_app)
     return stream_app
 
@@ -128,9 +140,11 @@ async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
     send = partial(_send, sa)
     writes: list[tuple[EventT, list[tuple[str, bytes]]]] = []
     by_partition = sorted(events, key=lambda e: e.message.partition)  # stable: keeps offset order
-    for _, group_iter in groupby(by_partition, key=lambda e: e.message.partition):
+    for partition, group_iter in groupby(by_partition, key=lambda e: e.message.partition):
         group = list(group_iter)
         with partition_context(group[-1]):
+            if partition not in sa.indexed_partitions:
+                index_pending_requests(sa, partition)
             states = StateCache(sa.user_state.get)
             for event in group:
                 message = event.message
@@ -163,12 +177,28 @@ async def _send(sa: StreamApp, logical_topic: str, key: bytes | None, value: byt
     return await sa.app.producer.send(sa.settings.topic(logical_topic), key, value, None, None, None)
 
 
+def partition_states(sa: StreamApp, partition: int) -> Iterator[tuple[bytes, bytes]]:
+    """(user_id, state bytes) of every user stored for ``partition`` on this worker."""
+    db = sa.user_state.data._db_for_partition(partition)  # faust has no public per-partition iterator
+    return ((key, blob) for key, blob in db.items() if not key.startswith(FAUST_KEY_PREFIX))
+
+
+def index_pending_requests(sa: StreamApp, partition: int) -> None:
+    """Put the partition's waiting requests in the processor's deadline index (once per assignment)."""
+    count = 0
+    for key, blob in partition_states(sa, partition):
+        state = decode_state(blob)
+        if PENDING in state:
+            sa.processor.index_pending(partition, key.decode(), state)
+            count += len(state[PENDING])
+    sa.indexed_partitions.add(partition)
+    log.info("partition %s: %s requests waiting for labels", partition, count)
+
+
 def sweep_expired_users(sa: StreamApp, partition: int, newest: float) -> int:
     """Delete the partition's expired users (call within the partition's context); return how many."""
-    settings = sa.settings
-    db = sa.user_state.data._db_for_partition(partition)  # faust has no public per-partition iterator
-    horizon = newest - settings.allowed_lateness
-    expired = expired_users(db.items(), sa.processor.features, horizon)
+    horizon = newest - sa.settings.allowed_lateness
+    expired = expired_users(partition_states(sa, partition), sa.processor.features, horizon)
     for key in expired:
         del sa.user_state[key]
     sa.processor.counters.inc("users_swept", len(expired))

@@ -22,7 +22,9 @@ the event update the state.
 
 from __future__ import annotations
 
+import heapq
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,15 +32,15 @@ import orjson
 
 from features.featureset import FeatureSet
 from features.state import UserState, decode_state, encode_state
+from models.experiment import scorer_from_settings
 from models.scorer import Scorer
 from streams.counters import Counters
 from streams.deadletter import Source, dead_letter_record
 from streams.events import Event, InvalidEvent, Request, decode_event
+from streams.labels import PENDING, LabelJoin
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MODELS = ("prod",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +92,14 @@ class Processor:
         self.counters = counters or Counters()
         self.max_ts: dict[int, float] = {}
         """Newest event time seen per input partition: the partition's watermark before lateness."""
+        window = settings.click_window if settings.label == "click" else settings.conversion_window
+        self.labels = LabelJoin(window, settings.max_pending)
+        self._deadlines: dict[int, list[tuple[float, str, str]]] = {}
+        """Per partition, a heap of (deadline, user_id, request_id) of the requests waiting for labels."""
 
     @classmethod
     def default(cls, settings: Settings) -> Processor:
-        return cls(settings, FeatureSet.default(settings.user_ttl), Scorer.fresh(DEFAULT_MODELS))
+        return cls(settings, FeatureSet.default(settings.user_ttl), scorer_from_settings(settings))
 
     def process_one(self, raw: bytes, source: Source, states: StateCache) -> list[Output]:
         """Outputs for one raw input record. Never raises: what cannot be processed is dead-lettered."""
@@ -107,16 +113,19 @@ class Processor:
             self.max_ts[source.partition] = event.ts
         elif event.ts < newest - self.settings.allowed_lateness:
             self.counters.inc("events_late")
+        # Windows that close under the new watermark close first: the event may expire its own user.
+        closed = self.close_due(source.partition, states)
         before = states.snapshot(event.user_id)
         try:
-            return self._apply(event, states, source.offset)
+            return closed + self._apply(event, raw, source, states)
         except Exception as exc:  # a bug must cost one event, not the worker, and leave no trace in the state
             states.restore(event.user_id, before)
             log.exception("internal error on event %s at %s", event.event_id, source)
-            return [self._dead_letter(raw, f"internal error: {type(exc).__name__}: {exc}", "internal", source)]
+            return [*closed, self._dead_letter(raw, f"internal error: {type(exc).__name__}: {exc}", "internal", source)]
 
-    def _apply(self, event: Event, states: StateCache, position: int) -> list[Output]:
+    def _apply(self, event: Event, raw: bytes, source: Source, states: StateCache) -> list[Output]:
         state = states.get(event.user_id)
+        position = source.offset
         if self.features.already_applied(state, position):
             # Redelivered after a crash: the state holds it, so its outputs were delivered before the
             # state was written (see streams/app.py). Doing it again would count it twice.
@@ -124,12 +133,58 @@ class Processor:
             return []
         if self.features.expire(state, event.ts):
             self.counters.inc("users_expired")
-        outputs = self._score(event, state) if isinstance(event, Request) else []
+        if isinstance(event, Request):
+            outputs = self._score(event, state, source.partition)
+        elif LabelJoin.is_label(event, self.settings.label):
+            outputs = self._label(event, state, raw, source)
+        else:
+            outputs = []
         self.features.update(state, event, position)
         states.mark_dirty(event.user_id)
         return outputs
 
-    def _score(self, request: Request, state: UserState) -> list[Output]:
+    def _label(self, event: Event, state: UserState, raw: bytes, source: Source) -> list[Output]:
+        result = self.labels.label(state, event)
+        self.counters.inc(f"labels_{result.outcome}")
+        if result.outcome in ("unknown_request", "unknown_item"):
+            return [self._dead_letter(raw, result.reason, f"label_{result.outcome}", source)]
+        return [self._example(e) for e in result.examples]
+
+    def close_due(self, partition: int, states: StateCache, watermark: float | None = None) -> list[Output]:
+        """Close every request of ``partition`` whose window ended under the watermark (default: the
+        partition's newest event time less the allowed lateness); ``math.inf`` closes them all."""
+        if watermark is None:
+            watermark = self.max_ts.get(partition, -math.inf) - self.settings.allowed_lateness
+        heap = self._deadlines.get(partition)
+        outputs: list[Output] = []
+        while heap and heap[0][0] < watermark:
+            _, user_id, request_id = heapq.heappop(heap)
+            state = states.get(user_id)
+            if request_id not in state.get(PENDING, {}):
+                continue  # evicted early, or the user expired
+            outputs.extend(self._example(e) for e in self.labels.close(state, request_id))
+            states.mark_dirty(user_id)
+            self.counters.inc("requests_closed")
+        return outputs
+
+    def close_all(self, states: StateCache) -> list[Output]:
+        """End of input: close every waiting request, as under a final watermark (replays end complete)."""
+        return [out for partition in sorted(self._deadlines) for out in self.close_due(partition, states, math.inf)]
+
+    def index_pending(self, partition: int, user_id: str, state: UserState) -> None:
+        """Put a user's waiting requests back in the deadline index (after a restart or a rebalance)."""
+        for deadline, request_id in self.labels.deadlines(state):
+            heapq.heappush(self._deadlines.setdefault(partition, []), (deadline, user_id, request_id))
+
+    def forget_partition(self, partition: int) -> None:
+        self._deadlines.pop(partition, None)
+        self.max_ts.pop(partition, None)
+
+    def _example(self, example: dict[str, object]) -> Output:
+        self.counters.inc(f"examples_{'positive' if example['y'] else 'negative'}")
+        return Output("examples", str(example["request_id"]).encode(), orjson.dumps(example))
+
+    def _score(self, request: Request, state: UserState, partition: int) -> list[Output]:
         vectors = self.features.vectors(state, request)
         scored = self.scorer.score_one(request.user_id, vectors)
         key = request.user_id.encode()
@@ -154,8 +209,16 @@ class Processor:
             "schema": self.features.fingerprint,
         }
         self.counters.inc("requests_scored")
+        evicted = self.labels.add_request(state, request, vectors=vectors, scores=scored.per_model, arm=scored.arm,
+                                          served_model=scored.model, versions=self.scorer.versions,
+                                          schema=self.features.fingerprint)
+        if evicted:
+            self.counters.inc("requests_evicted", len({e["request_id"] for e in evicted}))
+        deadline = request.ts + self.labels.window
+        heapq.heappush(self._deadlines.setdefault(partition, []), (deadline, request.user_id, request.request_id))
         return [Output("scores", key, orjson.dumps(score_record)),
-                Output("feature-log", key, orjson.dumps(log_record))]
+                Output("feature-log", key, orjson.dumps(log_record)),
+                *(self._example(e) for e in evicted)]
 
     def _dead_letter(self, raw: bytes, reason: str, code: str, source: Source) -> Output:
         self.counters.inc("dead_letter")

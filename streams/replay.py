@@ -52,6 +52,13 @@ class ReplayDriver:
         for event in events:
             self.pipe(event)
 
+    def finish(self) -> None:
+        """End of input: close every request still waiting for labels, as a final watermark would."""
+        states = StateCache(self.states.get)
+        for out in self.processor.close_all(states):
+            self.outputs[out.topic].append(out)
+        self.states.update(states.dirty())
+
     def read(self, topic: str) -> list[Any]:
         """The decoded values output to ``topic`` so far, in order."""
         return [orjson.loads(o.value) for o in self.outputs[topic]]

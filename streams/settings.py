@@ -76,7 +76,8 @@ class Settings:
     models: str = "prod,baseline"
     """Models that score every request (shadow scoring), by name from ``models/registry.py``."""
     arms: str = "A:prod:1.0"
-    """Experiment arms, ``name:model:share`` separated by commas; shares sum to 1 (e.g. ``A:prod:0.5,B:baseline:0.5``)."""
+    """Experiment arms, ``name:model:share`` separated by commas, shares summing to 1
+    (e.g. ``A:prod:0.5,B:baseline:0.5``)."""
     experiment_salt: str = "exp-1"
     """Salt of the stable user-to-arm hash: change it to re-draw the arms."""
     snapshot_every: int = 500
@@ -176,6 +177,12 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     settings = Settings(**values)
     if settings.label not in ("click", "conversion"):
         raise SettingsError(f"{_env_name('label')}={settings.label!r} is not valid: expected click or conversion")
+    longest_window = max(settings.click_window, settings.conversion_window) + settings.allowed_lateness
+    if settings.user_ttl <= longest_window:
+        raise SettingsError(
+            f"{_env_name('user_ttl')}={settings.user_ttl} is not valid: expected more than the longest attribution "
+            f"window plus the allowed lateness ({longest_window:g} s), or waiting requests would be forgotten"
+        )
     if settings.session_timeout < 6:
         raise SettingsError(
             f"{_env_name('session_timeout')}={settings.session_timeout} is not valid: "

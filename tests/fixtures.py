@@ -213,3 +213,25 @@ def unique_by_request(records: list[Record]) -> dict[str, Any]:
         first = out.setdefault(value["request_id"], value)
         assert first == value, f"two different records for request {value['request_id']}: {first} != {value}"
     return out
+
+
+def unique_examples(records: list[Record]) -> dict[tuple[str, str], Any]:
+    """(request_id, item_id) -> example; asserts that redelivered copies of an example are identical."""
+    out: dict[tuple[str, str], Any] = {}
+    for record in records:
+        value = record.json()
+        first = out.setdefault((value["request_id"], value["item_id"]), value)
+        assert first == value, f"two different examples for {value['request_id']}/{value['item_id']}"
+    return out
+
+
+def assert_examples_match_replay(live: dict[tuple[str, str], Any], replayed: dict[tuple[str, str], Any]) -> None:
+    """Live examples are the replay's: every one of them identical, and no positive missing.
+
+    Negatives may be fewer live: a live partition's watermark trails the replay's, whose input ends closed.
+    """
+    assert live, "no examples came out"
+    different = [k for k in live if live[k] != replayed.get(k)]
+    assert not different, f"{len(different)} live examples differ from the replay, e.g. {different[:3]}"
+    positives = {k for k, e in replayed.items() if e["y"] == 1}
+    assert positives == {k for k, e in live.items() if e["y"] == 1}

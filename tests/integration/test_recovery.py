@@ -25,6 +25,7 @@ from streams.simulate import simulate
 from tests.fixtures import (
     BrokerUnderTest,
     WorkerProcess,
+    assert_examples_match_replay,
     consume,
     covers,
     create_test_topics,
@@ -34,6 +35,7 @@ from tests.fixtures import (
     produce,
     start_test_broker,
     unique_by_request,
+    unique_examples,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -48,10 +50,23 @@ def _requests(events: list[dict[str, Any]]) -> set[str]:
     return {str(e["request_id"]) for e in events if e["type"] == "request"}
 
 
-def _expected_feature_log(settings: Settings, events: list[dict[str, Any]]) -> dict[str, Any]:
+def _replay(settings: Settings, events: list[dict[str, Any]]) -> ReplayDriver:
     driver = ReplayDriver(settings)
     driver.pipe_all(events)
-    return {r["request_id"]: r for r in driver.read("feature-log")}
+    driver.finish()
+    return driver
+
+
+def _expected_feature_log(settings: Settings, events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {r["request_id"]: r for r in _replay(settings, events).read("feature-log")}
+
+
+async def _assert_examples_match_replay(settings: Settings, events: list[dict[str, Any]]) -> None:
+    replayed = {(e["request_id"], e["item_id"]): e for e in _replay(settings, events).read("examples")}
+    positives = {k for k, e in replayed.items() if e["y"] == 1}
+    live = await consume(settings.bootstrap, settings.topic("examples"), timeout=30,
+                         until=lambda records: positives <= set(unique_examples(records)))
+    assert_examples_match_replay(unique_examples(live), replayed)
 
 
 @pytest.fixture(scope="module", params=["external"] if external_bootstrap() else ["noida", "tansu"])
@@ -90,6 +105,7 @@ async def test_sigkill_and_restart_keeps_state_and_scores_every_request(
                              until=covers(_requests(events)), timeout=30)
         assert unique_by_request(logs) == _expected_feature_log(settings, events)
         unique_by_request(scores)
+        await _assert_examples_match_replay(settings, events)
     finally:
         restarted.stop()
 
@@ -154,6 +170,7 @@ async def test_two_workers_hand_over_partitions_with_their_state(
 
         logs = await consume(base.bootstrap, base.topic("feature-log"), until=covers(_requests(events)), timeout=30)
         assert unique_by_request(logs) == _expected_feature_log(base, events)
+        await _assert_examples_match_replay(base, events)
         assert (await asyncio.to_thread(_counters, settings_b))["requests_scored"] >= len(_requests(parts[2]))
     finally:
         a.stop()

@@ -99,11 +99,18 @@ async def test_worker_scores_logs_and_dead_letters(
     assert x_a["ctx_device=ios"] == x_b["ctx_device=ios"] == 1.0
     assert (x_b["cand_price"], x_b["cand_brand=acme"], x_b["cand_position"]) == (12.5, 1.0, 1.0)
     assert logs["r1"]["scores"]["prod"] == [s["score"] for s in r1["scores"]]
-    assert logs["r1"]["model_versions"] == {"prod": 0}
+    assert logs["r1"]["model_versions"] == {"prod": 0, "baseline": 0}  # every model scores (shadow)
+    assert len(logs["r1"]["scores"]["baseline"]) == 3
     # r3 comes after view, view, request, click: four events, the click 25 s before; one click per request.
     x_r3 = logs["r3"]["features"][0]["x"]
     assert (x_r3["activity_events"], x_r3["count_click"], x_r3["ctr_user"]) == (4.0, 1.0, pytest.approx(1.5 / 11))
     assert x_r3["activity_log_secs_since_last"] == math.log1p(25.0)
+
+    # The click on r1/b joined the vector logged when r1 was scored.
+    examples = await consume(bootstrap, topic("examples"), expect=1, timeout=30, worker=worker)
+    [example] = [r.json() for r in examples]
+    assert (example["request_id"], example["item_id"], example["y"]) == ("r1", "b", 1)
+    assert example["x"] == x_b and examples[0].key == b"r1"
 
     # The live records are exactly what the plain functions give for the same events (the parity contract).
     replay = ReplayDriver(settings)

@@ -61,9 +61,9 @@ def test_a_feature_that_counts_the_triggering_request_is_caught() -> None:
 class UpdateThenScore(Processor):
     """A planted pipeline bug: the request updates the state before its vector is built."""
 
-    def _score(self, request: Request, state: UserState) -> list[Any]:
+    def _score(self, request: Request, state: UserState, partition: int) -> list[Any]:
         self.features.update(state, request, position=-1)
-        return super()._score(request, state)
+        return super()._score(request, state, partition)
 
 
 def test_updating_the_state_before_scoring_is_caught() -> None:

@@ -65,8 +65,9 @@ def test_request_gives_one_score_record_and_one_feature_log_record() -> None:
     }
     assert sorted(flog) == ["arm", "features", "model_versions", "request_id", "schema", "scores", "ts", "user_id"]
     assert flog["request_id"] == "r1" and flog["user_id"] == "u1" and flog["ts"] == 160.0 and flog["arm"] == "A"
-    assert flog["scores"] == {"prod": [0.5, 0.5, 0.5]}
-    assert flog["model_versions"] == {"prod": 0}
+    # Every model scores (shadow): the untrained baseline answers its prior, 0.1.
+    assert flog["scores"] == {"prod": [0.5, 0.5, 0.5], "baseline": [0.1, 0.1, 0.1]}
+    assert flog["model_versions"] == {"prod": 0, "baseline": 0}
     assert flog["schema"] == FeatureSet.default(SETTINGS.user_ttl).fingerprint
     assert [f["item_id"] for f in flog["features"]] == ["c", "b", "a"]
     xc, xb, xa = (f["x"] for f in flog["features"])

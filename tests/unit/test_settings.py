@@ -43,7 +43,7 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("batch_within", "0.25", 0.25),
     ("session_timeout", "30", 30.0),
     ("max_candidates", "20", 20),
-    ("user_ttl", "3600", 3600.0),
+    ("user_ttl", "200000", 200000.0),  # must exceed the longest attribution window plus lateness
     ("expiry_sweep_every", "600", 600.0),
     ("allowed_lateness", "5.5", 5.5),
     ("label", "conversion", "conversion"),
@@ -205,7 +205,7 @@ VALID_SETTINGS = st.builds(
     data_dir=_TEXT.map(Path), web_host=_TEXT, web_port=st.integers(1, 65535), web_enabled=st.booleans(),
     batch_size=_POSITIVE, batch_within=st.floats(min_value=1e-9, max_value=1e9),
     session_timeout=st.floats(min_value=6, max_value=1e9), max_candidates=_POSITIVE,
-    user_ttl=st.floats(min_value=1e-9, max_value=1e12), model_seed=_POSITIVE,
+    user_ttl=st.floats(min_value=1e5, max_value=1e12), model_seed=_POSITIVE,
     log_level=_TEXT,
 )
 
@@ -216,3 +216,9 @@ def test_to_env_round_trips_any_valid_settings(s: Settings) -> None:
     env = to_env(s)
     assert all(k.startswith("STREAMSCORE_") and isinstance(v, str) for k, v in env.items())
     assert load_settings(env) == s
+
+
+def test_a_user_ttl_shorter_than_an_attribution_window_is_refused() -> None:
+    with pytest.raises(SettingsError, match=r"STREAMSCORE_USER_TTL=7000.0 .* longest attribution window"):
+        load_settings({"STREAMSCORE_USER_TTL": "7000", "STREAMSCORE_CONVERSION_WINDOW": "7200"})
+    assert load_settings({"STREAMSCORE_USER_TTL": "7300", "STREAMSCORE_CONVERSION_WINDOW": "7200"}).user_ttl == 7300

@@ -1,0 +1,168 @@
+"""What lets every scoring worker hot-swap to the newest model: a reader of the ``model-snapshots`` topic.
+
+:class:`SnapshotFeed` applies one record: it verifies the signature (:func:`~models.snapshots.load_snapshot`)
+and swaps the model into the scorer when the version is newer than the one served. :func:`follow_snapshots`
+feeds it every record of the topic, from the beginning, until told to stop; :func:`register_snapshot_feed`
+runs that inside a faust worker.
+
+>>> from models.registry import build
+>>> from models.scorer import Scorer
+>>> from models.snapshots import dump_snapshot
+>>> from streams.counters import Counters
+>>> key, counters = b"k", Counters()
+>>> feed = SnapshotFeed(Scorer.fresh(["prod"]), key, counters)
+>>> blob = dump_snapshot(build("prod"), name="prod", version=2, key=key)
+>>> feed.apply_one(b"prod", blob), feed.apply_one(b"prod", blob), feed.scorer.versions
+('swapped', 'stale', {'prod': 2})
+>>> feed.apply_one(b"__learner__", b"learner state"), feed.apply_one(b"prod", blob[:-1] + b"!")
+('ignored', 'refused')
+>>> counters.snapshot()
+{'snapshots_ignored': 1, 'snapshots_refused': 1, 'snapshots_stale': 1, 'snapshots_swapped': 1}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any, Literal
+
+from aiokafka import AIOKafkaConsumer
+
+from models.scorer import LiveModel, Scorer
+from models.snapshots import SnapshotRejected, load_snapshot
+from streams.counters import Counters
+
+if TYPE_CHECKING:  # streams.app imports this module to register the feed
+    from streams.app import StreamApp
+
+__all__ = ["Outcome", "SnapshotFeed", "follow_snapshots", "register_snapshot_feed"]
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["swapped", "stale", "refused", "ignored"]
+
+POLL_SECONDS = 0.25
+"""Longest wait for records before the stop event is looked at again: the bound on a clean shutdown's delay."""
+RETRY_SECONDS = 2.0
+"""Pause before reconnecting after the consumer failed (broker down, topic deleted, ...)."""
+
+
+class SnapshotFeed:
+    """Applies snapshot records to a :class:`~models.scorer.Scorer`; counts each outcome in ``counters``.
+
+    Counters: ``snapshots_swapped``, ``snapshots_stale`` (a version not above the one served, e.g. re-read
+    from the start of the topic), ``snapshots_refused`` (not verifiable or not loadable: logged at WARNING
+    with the reason, and the current model keeps serving) and ``snapshots_ignored`` (a record for something
+    that is not a live model, such as the learner's own ``__learner__`` state).
+    """
+
+    def __init__(self, scorer: Scorer, key: bytes, counters: Counters | None = None) -> None:
+        if not key:
+            raise ValueError("the snapshot key is empty; set STREAMSCORE_SNAPSHOT_KEY")
+        self.scorer = scorer
+        self.key = bytes(key)
+        self.counters = counters if counters is not None else Counters()
+
+    def apply_one(self, name: bytes | str | None, blob: bytes) -> Outcome:
+        """Apply the record ``name`` (the record key: a model name) -> ``blob`` (signed snapshot bytes)."""
+        outcome = self._apply(name, blob)
+        self.counters.inc(f"snapshots_{outcome}")
+        return outcome
+
+    def _apply(self, name: bytes | str | None, blob: bytes) -> Outcome:
+        if isinstance(name, bytes | bytearray):
+            name = bytes(name).decode("utf-8", "replace")
+        # Checked before verifying: a record of another kind (the learner's state) need not be read at all.
+        if name is None or name not in self.scorer.models:
+            return "ignored"
+        try:
+            snapshot = load_snapshot(blob, key=self.key)
+        except SnapshotRejected as exc:
+            return self._refuse(name, exc.reason, str(exc))
+        except Exception as exc:  # signed, yet unloadable (e.g. pickled by code with classes this one lacks)
+            return self._refuse(name, "unloadable", f"{type(exc).__name__}: {exc}")
+        # The record key is not signed; the header is. A genuine snapshot of another model under this key
+        # (replayed or mislabelled) must not replace this model.
+        if snapshot.name != name:
+            return self._refuse(name, "name mismatch", f"the signed snapshot is of model {snapshot.name!r}")
+        if not callable(getattr(snapshot.model, "predict_proba_one", None)):
+            return self._refuse(name, "not a classifier", f"the snapshot holds a {type(snapshot.model).__name__}")
+        if not self.scorer.swap(LiveModel(name, snapshot.version, snapshot.model)):
+            log.debug("snapshot %s v%s is not newer than v%s: kept the current model",
+                      name, snapshot.version, self.scorer.models[name].version)
+            return "stale"
+        log.info("now serving %s version %s", name, snapshot.version)
+        return "swapped"
+
+    def _refuse(self, name: str, reason: str, detail: str) -> Outcome:
+        current = self.scorer.models[name].version
+        log.warning("refused a snapshot of %s (%s): %s; still serving version %s", name, reason, detail, current)
+        return "refused"
+
+
+async def follow_snapshots(bootstrap: str, topic: str, feed: SnapshotFeed, stop: asyncio.Event) -> None:
+    """Apply every record of ``topic`` to ``feed``, from the beginning, until ``stop`` is set.
+
+    A plain consumer **without a consumer group**: a group would hand the topic's partition to one worker
+    only, and every worker must see every snapshot. Nothing is committed; each start reads the compacted
+    topic from the beginning, which costs one snapshot per model, and the versions make re-reads harmless.
+
+    Never raises on broker trouble (a faust worker crashes when one of its tasks raises, and scoring matters
+    more than fresh models): the error is logged, counted in ``snapshot_feed_errors``, and the consumer
+    reconnects after :data:`RETRY_SECONDS`. Returns once ``stop`` is set, or raises ``CancelledError`` when
+    cancelled; either way the consumer is closed.
+    """
+    while not stop.is_set():
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            # Snapshots are a few hundred KB at most; one per fetch is plenty, but allow large models.
+            max_partition_fetch_bytes=64 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+        )
+        try:
+            await consumer.start()
+            # Without a group, subscribe() assigns every partition of the topic, including ones that appear
+            # later (aiokafka's NoGroupCoordinator), and the reset policy starts them at the beginning.
+            consumer.subscribe([topic])
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=int(POLL_SECONDS * 1000))
+                for records in batches.values():
+                    for record in records:
+                        feed.apply_one(record.key, record.value or b"")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("reading %s failed; retrying in %s s", topic, RETRY_SECONDS)
+            feed.counters.inc("snapshot_feed_errors")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), RETRY_SECONDS)
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+
+def register_snapshot_feed(stream_app: StreamApp) -> SnapshotFeed:
+    """Make every worker of ``stream_app`` follow the snapshot topic, and stop following it on shutdown.
+
+    The feed swaps models in ``stream_app.processor.scorer`` and counts in ``stream_app.processor.counters``
+    (served at ``/counters/``). faust starts app tasks on every worker (not only the leader) once the tables
+    are recovered, which is what is wanted here.
+    """
+    settings = stream_app.settings
+    feed = SnapshotFeed(stream_app.processor.scorer, settings.snapshot_key.encode(), stream_app.processor.counters)
+    stop = asyncio.Event()
+
+    @stream_app.app.task
+    async def follow_model_snapshots() -> None:
+        stop.clear()  # the app may be started again after a stop (tests, restarts within one process)
+        await follow_snapshots(settings.bootstrap, settings.topic("model-snapshots"), feed, stop)
+
+    @stream_app.app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode's stub wants a positional signal
+    async def stop_following_snapshots(sender: Any, **kwargs: Any) -> None:
+        stop.set()
+
+    return feed
