@@ -32,7 +32,7 @@ def prod() -> base.Classifier:
     cheap per event, and its scores are calibrated probabilities, which the log-loss metrics rely on."""
     pipeline: base.Classifier = compose.Pipeline(  # type: ignore[assignment]  # a Pipeline ending in a classifier is one
         preprocessing.StandardScaler(),
-        linear_model.LogisticRegression(optimizer=optim.SGD(0.05), l2=1e-4),
+        linear_model.LogisticRegression(optimizer=optim.SGD(0.01), intercept_lr=0.1, l2=1e-4),
     )
     return pipeline
 

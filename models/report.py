@@ -186,8 +186,8 @@ async def newest_report(bootstrap: str, topic: str, *, timeout: float = 5.0) -> 
     ``topic``, or ``None`` when the topic is missing or holds none. Reads without a consumer group."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 request_timeout_ms=int(timeout * 1000))
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
             return None

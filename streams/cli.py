@@ -96,6 +96,24 @@ def cmd_inspect(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_learner(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.learner_process import run_learner
+
+    asyncio.run(ping(settings.bootstrap))
+    return run_learner(settings)
+
+
+def cmd_experiment(settings: Settings, args: argparse.Namespace) -> int:
+    from models.report import ReportUnavailable, experiment_report, fetch_report
+
+    try:
+        report = fetch_report(settings)
+    except ReportUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json else experiment_report(report))
+    return 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
@@ -127,6 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--items", default=None, help="comma-separated item ids: add user-by-item features")
     inspect.add_argument("--ts", default=None, help="evaluate at this event time (default: the last event's)")
     inspect.set_defaults(func=cmd_inspect)
+
+    learner = sub.add_parser("learner", help="run the learner: examples in; snapshots and metrics out")
+    learner.set_defaults(func=cmd_learner)
+
+    experiment = sub.add_parser("experiment", help="per-arm results of the running experiment, with 95%% CIs")
+    experiment.add_argument("action", choices=["report"])
+    experiment.add_argument("--json", action="store_true", help="the learner's whole report as JSON")
+    experiment.set_defaults(func=cmd_experiment)
 
     demo = sub.add_parser("demo", help="broker + topics + worker + a synthetic stream; prints scores")
     demo.add_argument("--users", type=int, default=50)

@@ -2,10 +2,16 @@
 
 A scored request waits in its user's state (``_pending``) with, per candidate, the exact vector and the
 scores served. A label (a ``click``, or a ``conversion`` when that is the label) on one of its candidates
-within the attribution window makes that candidate a positive example at once; when the window closes under
-the partition's watermark, every candidate not labelled becomes a negative example. A label after the window,
-or for a request already closed, is late: counted, not learned. A label for a request this user never had
-is dead-lettered by the caller. Windows are event time: ``request.ts + window``.
+within the attribution window marks that candidate positive; when the window closes under the partition's
+watermark, the request's examples go out together: the labelled candidates positive, the others negative.
+
+Why not send a positive at once: a learner would then see each request's positives a window earlier than
+its negatives, so the examples it has learned from at any moment over-represent positives, and the model
+over-predicts (measured on the simulator: mean served score 0.21-0.29 for a label rate of 0.11, log loss
+twice the baseline's). Waiting for the window delays learning by the window, and biases nothing.
+
+A label after the window, or for a request already closed, is late: counted, not learned. A label for a
+request this user never had is dead-lettered by the caller. Windows are event time: ``request.ts + window``.
 
 Pending requests live in the user's state so that a request, its labels and the user's features are written
 together, once per batch, under the same redelivery guard.
@@ -17,11 +23,10 @@ together, once per batch, under the same redelivery guard.
 >>> join.add_request(state, req, vectors=[{"f": 1.0}, {"f": 2.0}], scores={"prod": [0.6, 0.4]}, arm="A",
 ...                  served_model="prod", versions={"prod": 0}, schema="fs-x")
 []
->>> [(e["item_id"], e["y"]) for e in join.label(state, Click("e2", "u", 130.0, "click", request_id="r1",
-...                                                        item_id="b")).examples]
-[('b', 1)]
->>> [(e["item_id"], e["y"], e["x"]) for e in join.close(state, "r1")]
-[('a', 0, {'f': 1.0})]
+>>> join.label(state, Click("e2", "u", 130.0, "click", request_id="r1", item_id="b")).outcome
+'positive'
+>>> [(e["item_id"], e["y"], e["x"], e["label_ts"]) for e in join.close(state, "r1")]
+[('a', 0, {'f': 1.0}, 160.0), ('b', 1, {'f': 2.0}, 130.0)]
 >>> join.label(state, Click("e3", "u", 150.0, "click", request_id="r1", item_id="a")).outcome
 'late'
 """
@@ -105,11 +110,10 @@ class LabelJoin:
         if item_id in pending["labels"]:
             return LabelResult("duplicate")
         pending["labels"][item_id] = event.ts
-        index = item_ids.index(item_id)
-        return LabelResult("positive", [self._example(request_id, pending, index, 1, event.ts)])
+        return LabelResult("positive")
 
     def close(self, state: dict[str, Any], request_id: str) -> list[Example]:
-        """Close a request: negatives for its unlabelled candidates; remember it as closed."""
+        """Close a request: one example per candidate, in candidate order; remember the request as closed."""
         pending = state.get(PENDING, {}).pop(request_id, None)
         if pending is None:
             return []
@@ -118,8 +122,9 @@ class LabelJoin:
         closed = state.setdefault(CLOSED, [])
         closed.append([request_id, pending["deadline"]])
         del closed[:-MAX_CLOSED]
-        return [self._example(request_id, pending, i, 0, pending["deadline"])
-                for i, item in enumerate(pending["items"]) if item[0] not in pending["labels"]]
+        labels = pending["labels"]
+        return [self._example(request_id, pending, i, int(item[0] in labels), labels.get(item[0], pending["deadline"]))
+                for i, item in enumerate(pending["items"])]
 
     @staticmethod
     def deadlines(state: dict[str, Any]) -> list[tuple[float, str]]:

@@ -24,13 +24,23 @@ from typing import Any
 
 import orjson
 
+from models.learner import learner_from_settings
 from streams.deadletter import Source
 from streams.processor import Output, Processor, StateCache
 from streams.settings import Settings
+from streams.snapshot_feed import SnapshotFeed
 
 
 class ReplayDriver:
-    def __init__(self, settings: Settings, processor: Processor | None = None, source: str = "replay") -> None:
+    """Feeds events through the worker's processor, and with ``learn=True`` its examples through the learner.
+
+    Learning runs the live loop in event order: every example is learned as it is produced, every
+    ``snapshot_every`` examples the learner's signed snapshots go through the same :class:`SnapshotFeed` the
+    workers use, and later requests are scored by the new versions. Deterministic: no clock decides anything.
+    """
+
+    def __init__(self, settings: Settings, processor: Processor | None = None, source: str = "replay",
+                 learn: bool = False) -> None:
         self.settings = settings
         self.processor = processor or Processor.default(settings)
         self.source = source
@@ -38,15 +48,25 @@ class ReplayDriver:
         """Each user's state bytes, as the worker's table would hold them."""
         self.outputs: dict[str, list[Output]] = defaultdict(list)
         self.position = 0
+        self.learner = learner_from_settings(settings) if learn else None
+        self.feed = SnapshotFeed(self.processor.scorer, settings.snapshot_key.encode(), self.processor.counters)
 
     def pipe(self, event: dict[str, Any] | bytes, key: bytes | None = None) -> None:
         """Feed one event (a dict, or raw bytes as read from a topic or file); ``key`` is checked if given."""
         raw = event if isinstance(event, bytes) else orjson.dumps(event)
         states = StateCache(self.states.get)
-        for out in self.processor.process_one(raw, Source(self.source, -1, self.position, key), states):
-            self.outputs[out.topic].append(out)
+        self._emit(self.processor.process_one(raw, Source(self.source, -1, self.position, key), states))
         self.states.update(states.dirty())
         self.position += 1
+
+    def _emit(self, outputs: list[Output]) -> None:
+        for out in outputs:
+            self.outputs[out.topic].append(out)
+            if self.learner is not None and out.topic == "examples":
+                self.learner.learn_one(orjson.loads(out.value))
+                if self.learner.due_snapshot():
+                    for name, blob in self.learner.snapshots(checkpoint=False):
+                        self.feed.apply_one(name, blob)
 
     def pipe_all(self, events: Iterable[dict[str, Any] | bytes]) -> None:
         for event in events:
@@ -55,9 +75,14 @@ class ReplayDriver:
     def finish(self) -> None:
         """End of input: close every request still waiting for labels, as a final watermark would."""
         states = StateCache(self.states.get)
-        for out in self.processor.close_all(states):
-            self.outputs[out.topic].append(out)
+        self._emit(self.processor.close_all(states))
         self.states.update(states.dirty())
+
+    def report(self) -> dict[str, Any]:
+        """The learner's progressive metrics, tripwire and experiment report (needs ``learn=True``)."""
+        if self.learner is None:
+            raise RuntimeError("this replay does not learn: create it with learn=True")
+        return self.learner.report()
 
     def read(self, topic: str) -> list[Any]:
         """The decoded values output to ``topic`` so far, in order."""

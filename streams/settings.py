@@ -92,6 +92,9 @@ class Settings:
     """prod must beat baseline's recent log loss by at least this much, or the tripwire raises an alert."""
     tripwire_min_count: int = 200
     """Recent examples each model needs before the tripwire judges."""
+    learner_max_seen: int = 100_000
+    """Example keys the learner remembers to skip redeliveries; a redelivery follows its original within a
+    worker's commit interval, so this only needs to cover that (the checkpoint grows ~25 bytes per key)."""
     learner_web_port: int = 6067
     """Port of the learner's HTTP views (/metrics, /metrics.json), on web_host."""
     model_seed: int = 42

@@ -4,7 +4,7 @@
 >>> [(t.name, t.partitions, t.config) for t in topic_specs(Settings(partitions=3))][:2]
 [('events', 3, {}), ('scores', 3, {})]
 >>> spec_for(Settings(), "model-snapshots").config
-{'cleanup.policy': 'compact'}
+{'cleanup.policy': 'compact', 'max.message.bytes': '67108864'}
 """
 
 from __future__ import annotations
@@ -28,9 +28,15 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
+MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
+"""Largest record of ``model-snapshots``: a model, or the learner's checkpoint (brokers default to ~1 MB)."""
+
+
 def spec_for(settings: Settings, logical: str) -> TopicSpec:
     partitions = settings.partitions if logical in USER_KEYED else 1
     config = {"cleanup.policy": "compact"} if logical in COMPACTED else {}
+    if logical == "model-snapshots":
+        config["max.message.bytes"] = str(MAX_SNAPSHOT_BYTES)
     return TopicSpec(logical, settings.topic(logical), partitions, config)
 
 

@@ -63,9 +63,7 @@ def _expected_feature_log(settings: Settings, events: list[dict[str, Any]]) -> d
 
 async def _assert_examples_match_replay(settings: Settings, events: list[dict[str, Any]]) -> None:
     replayed = {(e["request_id"], e["item_id"]): e for e in _replay(settings, events).read("examples")}
-    positives = {k for k, e in replayed.items() if e["y"] == 1}
-    live = await consume(settings.bootstrap, settings.topic("examples"), timeout=30,
-                         until=lambda records: positives <= set(unique_examples(records)))
+    live = await consume(settings.bootstrap, settings.topic("examples"), expect=1, idle=3.0, timeout=30)
     assert_examples_match_replay(unique_examples(live), replayed)
 
 

@@ -106,12 +106,6 @@ async def test_worker_scores_logs_and_dead_letters(
     assert (x_r3["activity_events"], x_r3["count_click"], x_r3["ctr_user"]) == (4.0, 1.0, pytest.approx(1.5 / 11))
     assert x_r3["activity_log_secs_since_last"] == math.log1p(25.0)
 
-    # The click on r1/b joined the vector logged when r1 was scored.
-    examples = await consume(bootstrap, topic("examples"), expect=1, timeout=30, worker=worker)
-    [example] = [r.json() for r in examples]
-    assert (example["request_id"], example["item_id"], example["y"]) == ("r1", "b", 1)
-    assert example["x"] == x_b and examples[0].key == b"r1"
-
     # The live records are exactly what the plain functions give for the same events (the parity contract).
     replay = ReplayDriver(settings)
     replay.pipe_all(GOOD)
@@ -150,4 +144,16 @@ async def test_worker_scores_logs_and_dead_letters(
     assert json.loads(cli.stdout)["features"] == inspected["features"]
     unknown = await asyncio.to_thread(inspect_cli, "nobody")
     assert unknown.returncode == 1 and "unknown user" in unknown.stderr
+
+    # A later event of u1 moves its partition's watermark past r1's attribution window (160 + 3600 + 60 s of
+    # lateness): r1 closes, and the click on r1/b meets the vector logged when r1 was scored.
+    later = _event("e8", "u1", 4000.0, "view", item_id="c")
+    await produce(bootstrap, topic("events"), events_payload([later]))
+    examples = await consume(bootstrap, topic("examples"), expect=3, timeout=30, worker=worker,
+                             until=lambda records: {"r1"} <= {r.json()["request_id"] for r in records})
+    r1_examples = {e["item_id"]: e for e in (r.json() for r in examples) if e["request_id"] == "r1"}
+    assert {item: e["y"] for item, e in r1_examples.items()} == {"a": 0, "b": 1, "c": 0}
+    assert r1_examples["b"]["x"] == x_b and r1_examples["b"]["label_ts"] == 175.0
+    assert r1_examples["b"]["scores_at_serve"] == {m: s[1] for m, s in logs["r1"]["scores"].items()}
+    assert all(r.key == r.json()["request_id"].encode() for r in examples)
     assert worker.stop() == 0, worker.log_tail()

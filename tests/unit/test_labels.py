@@ -34,9 +34,11 @@ def run(*events: dict[str, Any], finish: bool = False, settings: Settings = SETT
 
 
 def test_a_click_within_the_window_is_a_positive_example_with_the_logged_vector() -> None:
-    d = run(ev("e0", 90.0, "view", item_id="b"), request("e1", 100.0, "r1", ["a", "b", "c"]),
-            click("e2", 130.0, "r1", "b"))
-    [example] = d.read("examples")
+    clicked = (ev("e0", 90.0, "view", item_id="b"), request("e1", 100.0, "r1", ["a", "b", "c"]),
+               click("e2", 130.0, "r1", "b"))
+    assert run(*clicked).read("examples") == []  # examples go out together, when the window closes
+    d = run(*clicked, finish=True)
+    [example] = [e for e in d.read("examples") if e["y"] == 1]
     logged = d.read("feature-log")[0]
     assert (example["request_id"], example["item_id"], example["y"]) == ("r1", "b", 1)
     assert example["x"] == logged["features"][1]["x"]  # the vector of serving time, not one recomputed now
@@ -44,13 +46,13 @@ def test_a_click_within_the_window_is_a_positive_example_with_the_logged_vector(
     assert example["scores_at_serve"] == {m: s[1] for m, s in logged["scores"].items()}
     assert (example["ts"], example["label_ts"], example["arm"]) == (100.0, 130.0, logged["arm"])
     assert example["model_versions"] == logged["model_versions"] and example["schema"] == logged["schema"]
-    assert d.outputs["examples"][0].key == b"r1"
+    assert [o.key for o in d.outputs["examples"]] == [b"r1"] * 3
 
 
 def test_unclicked_candidates_become_negatives_exactly_when_the_watermark_passes_the_window() -> None:
     base = [request("e1", 100.0, "r1", ["a", "b"]), click("e2", 110.0, "r1", "a")]
     # Deadline 160; the watermark is the newest ts less 10 s of lateness.
-    assert len(run(*base, ev("e3", 170.0, "view", user="u2")).read("examples")) == 1  # watermark 160: still open
+    assert run(*base, ev("e3", 170.0, "view", user="u2")).read("examples") == []  # watermark 160: still open
     d = run(*base, ev("e3", 170.001, "view", user="u2"))  # watermark just past 160: closes
     assert [(e["item_id"], e["y"], e["label_ts"]) for e in d.read("examples")] == [("a", 1, 110.0), ("b", 0, 160.0)]
     assert d.processor.counters.get("requests_closed") == 1
@@ -61,8 +63,9 @@ def test_a_late_click_is_counted_not_learned() -> None:
     assert [e["y"] for e in after_close.read("examples")] == [0, 0]
     assert after_close.processor.counters.get("labels_late") == 1
     # Past the window but before the watermark closes it: late too, by the click's own event time.
-    past_window = run(request("e1", 100.0, "r1", ["a"]), click("e2", 165.0, "r1", "a"))
-    assert past_window.read("examples") == [] and past_window.processor.counters.get("labels_late") == 1
+    past_window = run(request("e1", 100.0, "r1", ["a"]), click("e2", 165.0, "r1", "a"), finish=True)
+    assert [e["y"] for e in past_window.read("examples")] == [0]
+    assert past_window.processor.counters.get("labels_late") == 1
 
 
 def test_a_duplicate_click_counts_once() -> None:
@@ -99,8 +102,8 @@ def test_the_end_of_input_closes_every_waiting_request() -> None:
 
 
 def test_more_waiting_requests_than_allowed_close_the_oldest_early() -> None:
-    d = run(*(request(f"e{i}", 100.0 + i, f"r{i}", ["a"]) for i in range(5)))
-    assert [e["request_id"] for e in d.read("examples")] == ["r0", "r1"]  # max_pending 3
+    d = run(*(request(f"e{i}", 100.0 + i, f"r{i}", ["a"]) for i in range(5)))  # max_pending 3
+    assert [e["request_id"] for e in d.read("examples")] == ["r0", "r1"]
     assert d.processor.counters.get("requests_evicted") == 2
 
 

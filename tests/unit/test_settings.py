@@ -60,6 +60,7 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("tripwire_margin", "0.01", 0.01),
     ("tripwire_min_count", "50", 50),
     ("learner_web_port", "7000", 7000),
+    ("learner_max_seen", "5000", 5000),
     ("model_seed", "7", 7),
     ("log_level", "debug", "debug"),
 ]

@@ -5,6 +5,9 @@ from __future__ import annotations
 from streams.settings import TOPIC_NAMES, Settings, load_settings
 from streams.topics import TopicSpec, spec_for, topic_specs
 
+# Compacted (the newest snapshot per model wins), and room for the learner's checkpoint (64 MiB).
+SNAPSHOT_CONFIG = {"cleanup.policy": "compact", "max.message.bytes": "67108864"}
+
 
 def test_every_logical_topic_once_in_design_order() -> None:
     specs = topic_specs(Settings())
@@ -19,7 +22,7 @@ def test_partitions_and_configs() -> None:
         "scores": TopicSpec("scores", "scores", 6, {}),
         "feature-log": TopicSpec("feature-log", "feature-log", 6, {}),
         "examples": TopicSpec("examples", "examples", 1, {}),
-        "model-snapshots": TopicSpec("model-snapshots", "model-snapshots", 1, {"cleanup.policy": "compact"}),
+        "model-snapshots": TopicSpec("model-snapshots", "model-snapshots", 1, SNAPSHOT_CONFIG),
         "metrics": TopicSpec("metrics", "metrics", 1, {}),
         "dead-letter": TopicSpec("dead-letter", "dead-letter", 1, {}),
     }
@@ -41,10 +44,10 @@ def test_names_follow_prefix_and_overrides() -> None:
         ("metrics", "demo.metrics", 1), ("dead-letter", "dlq", 1),
     ]
     assert spec_for(settings, "model-snapshots") == TopicSpec(
-        "model-snapshots", "demo.model-snapshots", 1, {"cleanup.policy": "compact"})
+        "model-snapshots", "demo.model-snapshots", 1, SNAPSHOT_CONFIG)
 
 
 def test_configs_are_not_shared_between_specs() -> None:
     a = spec_for(Settings(), "model-snapshots")
     a.config["retention.ms"] = "1"
-    assert spec_for(Settings(), "model-snapshots").config == {"cleanup.policy": "compact"}
+    assert spec_for(Settings(), "model-snapshots").config == SNAPSHOT_CONFIG
