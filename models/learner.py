@@ -59,7 +59,7 @@ from typing import Any
 
 import orjson
 
-from models.experiment import model_names
+from models.experiment import experiment_from_settings, model_names
 from models.metrics import ALL_ARMS, EPS, MetricsBook, ProgressiveMetrics
 from models.registry import build
 from models.significance import ArmSample, Comparison, Difference, compare_arms
@@ -92,6 +92,8 @@ class _Example:
     arm: str
     served_score: float
     """The score of the model the arm served: its log loss (clipped like the metrics') feeds the arm sample."""
+    unit: str
+    """The randomisation unit (the user): the arm intervals treat one user's examples as one unit."""
 
 
 def _is_number(value: Any) -> bool:
@@ -132,7 +134,8 @@ def _parse(example: Mapping[str, Any], names: Sequence[str]) -> _Example:
         if p is not None and not (_is_number(p) and 0.0 <= p <= 1.0):
             raise BadExample(f"scores_at_serve[{model!r}] must be a probability in [0, 1], got {p!r}")
     scores = {name: float(scores_at_serve[name]) for name in names if name in scores_at_serve}
-    return _Example((request_id, item_id), dict(x), bool(y), scores, arm, float(scores_at_serve[served]))
+    unit = str(example.get("user_id") or request_id)  # examples without a user count as their own unit
+    return _Example((request_id, item_id), dict(x), bool(y), scores, arm, float(scores_at_serve[served]), unit)
 
 
 def _logloss(y: bool, p: float) -> float:
@@ -272,6 +275,9 @@ class Learner:
         self._seen: set[tuple[Hashable, Hashable]] = set()
         self._seen_order: deque[tuple[Hashable, Hashable]] = deque()
         self._clock: float | None = None  # caller's time of the last snapshot; never part of the checkpoint
+        self.arm_models: dict[str, str] = {}
+        """arm -> the model it serves (configuration, not learned state): each arm's served model is held to
+        the tripwire against the baseline on that arm's own examples."""
 
     # -- learning ---------------------------------------------------------------------------------------------
 
@@ -290,7 +296,7 @@ class Learner:
         # Metrics first: the serving scores were produced before any model saw this label.
         for name, p in ex.scores.items():
             self.book.update_one(ex.key, name, ex.arm, ex.y, p)
-        self.arms.setdefault(ex.arm, ArmSample()).update_one(ex.y, _logloss(ex.y, ex.served_score))
+        self.arms.setdefault(ex.arm, ArmSample()).update_one(ex.y, _logloss(ex.y, ex.served_score), ex.unit)
         for model in self.models.values():
             model.learn_one(ex.x, ex.y)
         self._remember(ex.key)
@@ -447,17 +453,19 @@ class Learner:
                             "per_arm": {arm: r for arm, r in arms.items() if arm != ALL_ARMS}}
         if PROD in models and BASELINE in models:
             state = self.tripwire.check(models[PROD], models[BASELINE])
-            tripwire = {"alert": state.alert, "reason": state.reason, "prod": state.prod, "baseline": state.baseline}
+            tripwire: dict[str, Any] = {"alert": state.alert, "reason": state.reason, "prod": state.prod,
+                                        "baseline": state.baseline}
         else:
             absent = " and ".join(n for n in (PROD, BASELINE) if n not in models)
             tripwire = {"alert": False, "reason": f"no {absent} model: the tripwire compares {PROD} with {BASELINE}",
                         "prod": None, "baseline": None}
         tripwire["metric"] = self.tripwire.metric
+        tripwire["arms"] = self._arm_tripwires(models)
+        if any(arm["alert"] for arm in tripwire["arms"].values()):
+            tripwire["alert"] = True
+            tripwire["reason"] = "; ".join(f"arm {a}: {t['reason']}" for a, t in tripwire["arms"].items() if t["alert"])
         arm_names = sorted(self.arms)
-        experiment = {arm: {"n": self.arms[arm].n, "label_rate": self.arms[arm].label_rate,
-                            "logloss": self.arms[arm].loss_mean if self.arms[arm].n else None,
-                            "logloss_variance": self.arms[arm].loss_variance}  # for the per-arm interval
-                      for arm in arm_names}
+        experiment = {arm: _arm_summary(self.arms[arm]) for arm in arm_names}
         comparisons = [_comparison(a, b, compare_arms(self.arms[a], self.arms[b]))
                        for a, b in combinations(arm_names, 2)]
         return {
@@ -473,6 +481,30 @@ class Learner:
         }
 
 
+    def _arm_tripwires(self, models: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for arm, served in sorted(self.arm_models.items()):
+            if served == BASELINE or served not in models or BASELINE not in models:
+                continue
+            mine, base = models[served]["per_arm"].get(arm), models[BASELINE]["per_arm"].get(arm)
+            if mine is None or base is None:
+                continue
+            state = self.tripwire.check(mine, base)
+            out[arm] = {"model": served, "alert": state.alert, "reason": f"{served}: {state.reason}",
+                        "served": state.prod, "baseline": state.baseline}
+        return out
+
+
+def _arm_summary(sample: ArmSample) -> dict[str, Any]:
+    """An arm's size, label rate and mean log loss, each rate with its 95 % interval over user buckets."""
+    out: dict[str, Any] = {"n": sample.n, "label_rate": sample.label_rate,
+                           "logloss": sample.loss_mean if sample.n else None}
+    for metric in ("label_rate", "logloss"):
+        interval = sample.interval(metric)
+        out[f"{metric}_low"], out[f"{metric}_high"] = interval if interval else (None, None)
+    return out
+
+
 def tripwire_from_settings(settings: Settings) -> Tripwire:
     return Tripwire(margin=settings.tripwire_margin, min_count=settings.tripwire_min_count)
 
@@ -484,7 +516,13 @@ def learner_from_settings(settings: Settings) -> Learner:
     >>> learner.names, learner.snapshot_every, learner.versions
     (['prod', 'baseline'], 3, {'prod': 0, 'baseline': 0})
     """
-    return Learner(model_names(settings), snapshot_every=settings.snapshot_every,
-                   key=settings.snapshot_key.encode(), metrics_window=settings.metrics_window,
-                   tripwire=tripwire_from_settings(settings), snapshot_seconds=settings.snapshot_seconds,
-                   max_seen=settings.learner_max_seen)
+    learner = Learner(model_names(settings), snapshot_every=settings.snapshot_every,
+                      key=settings.snapshot_key.encode(), metrics_window=settings.metrics_window,
+                      tripwire=tripwire_from_settings(settings), snapshot_seconds=settings.snapshot_seconds,
+                      max_seen=settings.learner_max_seen)
+    learner.arm_models = arm_models(settings)
+    return learner
+
+
+def arm_models(settings: Settings) -> dict[str, str]:
+    return {arm.name: arm.model for arm in experiment_from_settings(settings).arms}

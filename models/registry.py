@@ -1,7 +1,7 @@
 """The models, each a River pipeline declared once by name. Everything else refers to them by name.
 
 >>> sorted(MODELS)
-['baseline', 'prod']
+['baseline', 'inverted', 'prod']
 >>> model = build("prod")
 >>> round(model.predict_proba_one({"x": 1.0})[True], 3)  # untrained: no opinion yet
 0.5
@@ -15,7 +15,7 @@
 >>> build("nope")
 Traceback (most recent call last):
 ...
-KeyError: "unknown model 'nope'; declared: baseline, prod"
+KeyError: "unknown model 'nope'; declared: baseline, inverted, prod"
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from river import base, compose, linear_model, optim, preprocessing
 
 from models.baseline import SmoothedCTR
+from models.inverted import Inverted
 
 
 def prod() -> base.Classifier:
@@ -32,7 +33,7 @@ def prod() -> base.Classifier:
     cheap per event, and its scores are calibrated probabilities, which the log-loss metrics rely on."""
     pipeline: base.Classifier = compose.Pipeline(  # type: ignore[assignment]  # a Pipeline ending in a classifier is one
         preprocessing.StandardScaler(),
-        linear_model.LogisticRegression(optimizer=optim.SGD(0.01), intercept_lr=0.1, l2=1e-4),
+        linear_model.LogisticRegression(optimizer=optim.SGD(0.005), intercept_lr=0.1, l2=1e-4),
     )
     return pipeline
 
@@ -49,9 +50,15 @@ def baseline() -> base.Classifier:
     return SmoothedCTR(key="cand_position", prior_mean=0.1, prior_weight=20.0)
 
 
+def inverted() -> base.Classifier:
+    """``prod`` serving the opposite of its score: a broken model on purpose, for monitoring drills."""
+    return Inverted(prod())
+
+
 MODELS: dict[str, Callable[[], base.Classifier]] = {
     "prod": prod,
     "baseline": baseline,
+    "inverted": inverted,
 }
 
 

@@ -43,7 +43,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 from models.experiment import model_names
-from models.learner import CHECKPOINT, BadExample, Learner, learner_from_settings, tripwire_from_settings
+from models.learner import CHECKPOINT, BadExample, Learner, arm_models, learner_from_settings, tripwire_from_settings
 from models.prometheus import CONTENT_TYPE, prometheus
 from models.snapshots import SnapshotRejected, load_snapshot
 from streams.admin import BrokerUnreachable
@@ -127,6 +127,7 @@ def restore_learner(settings: Settings, checkpoints: list[bytes]) -> Learner:
     for blob in reversed(checkpoints):
         try:
             learner = Learner.from_checkpoint(blob, key=key, names=names, **config)
+            learner.arm_models = arm_models(settings)
         except (SnapshotRejected, ValueError) as exc:
             log.error("ignoring a learner checkpoint that does not verify: %s", exc)
             continue

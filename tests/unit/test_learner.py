@@ -24,8 +24,9 @@ def make(names: tuple[str, ...] = ("prod", "baseline"), *, snapshot_every: int =
 
 
 def example(request_id: str, y: int, *, item_id: str = "a", prod: float = 0.5, baseline: float = 0.1,
-            arm: str = "A", served: str = "prod", x: dict[str, float] | None = None) -> dict[str, Any]:
-    return {"request_id": request_id, "item_id": item_id, "user_id": "u1", "ts": 160.0, "label_ts": 175.0,
+            arm: str = "A", served: str = "prod", x: dict[str, float] | None = None,
+            user_id: str = "u1") -> dict[str, Any]:
+    return {"request_id": request_id, "item_id": item_id, "user_id": user_id, "ts": 160.0, "label_ts": 175.0,
             "x": x if x is not None else {"f": 1.0, "cand_position": 0.0}, "y": y,
             "scores_at_serve": {"prod": prod, "baseline": baseline}, "arm": arm, "served_model": served,
             "model_versions": {"prod": 0, "baseline": 0}, "schema": "fs-test"}
@@ -70,7 +71,8 @@ def test_metrics_use_the_score_at_serve_not_the_learned_model() -> None:
     assert 0.5 < learned != 0.52  # the model did learn, after being scored: neither 0.5 nor 0.52 were its own
     # The arm's sample takes the served model's score: -log(0.52).
     assert report["experiment"] == {"A": {"n": 1, "label_rate": 1.0, "logloss": pytest.approx(-math.log(0.52)),
-                                          "logloss_variance": None}}  # one example: no spread yet
+                                          "label_rate_low": None, "label_rate_high": None,
+                                          "logloss_low": None, "logloss_high": None}}  # one user: no spread yet
 
 
 def test_unknown_models_are_ignored_and_missing_scores_leave_metrics_alone() -> None:
@@ -243,15 +245,17 @@ def test_no_tripwire_without_a_baseline() -> None:
 
 
 def experiment(broken: bool, seed: int = 3, n: int = 1200) -> dict[str, Any]:
-    """Arms A and B, users split at random; B serves the baseline, which is broken (says 0.9) if ``broken``."""
+    """Arms A and B, 400 users split at random; B serves the baseline, which is broken (says 0.9) if ``broken``."""
     rng = random.Random(seed)
     learner = make(window=100)
+    arm_of = {u: "AB"[rng.random() < 0.5] for u in range(400)}
     for i in range(n):
+        user = rng.randrange(400)
         p = rng.uniform(0.05, 0.3)
         y = int(rng.random() < p)
-        arm = "AB"[rng.random() < 0.5]
+        arm = arm_of[user]
         e = example(f"r{i}", y, prod=p, baseline=0.9 if broken else p, arm=arm,
-                    served="baseline" if arm == "B" else "prod")
+                    served="baseline" if arm == "B" else "prod", user_id=f"u{user}")
         learner.learn_one(e)
     return learner.report()
 
