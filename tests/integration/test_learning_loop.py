@@ -1,0 +1,111 @@
+"""The learning loop, live: a worker and a learner process on the real broker, fed a learnable stream.
+
+Events with clicks go in; examples, signed snapshots and metrics come out; the worker hot-swaps to the new
+model versions while it scores; prod ends above 0.5 and above the baseline. An A/A experiment comes out not
+flagged; an A/B experiment serving a deliberately broken model on arm B is flagged by the tripwire and by
+the comparison.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from models.snapshots import load_snapshot
+from streams.broker import free_port
+from streams.settings import Settings
+from streams.simulate import simulate
+from tests.fixtures import WorkerProcess, consume, events_payload, produce
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+STREAM, TRUTH = simulate(users=300, events=10000, seed=7)
+
+
+def _report(settings: Settings) -> dict[str, Any] | None:
+    url = f"http://{settings.web_host}:{settings.learner_web_port}/metrics.json"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body: dict[str, Any] = json.loads(response.read())
+            return body
+    except OSError:
+        return None
+
+
+def _settled_report(settings: Settings, learner: WorkerProcess, at_least: int, timeout: float = 150.0) -> dict[str, Any]:
+    """The learner's report once it has learned ``at_least`` examples and nothing new came for 5 s."""
+    deadline, last, last_change = time.monotonic() + timeout, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        assert learner.alive, learner.log_tail()
+        report = _report(settings)
+        examples = report["examples"] if report else -1
+        if examples != last:
+            last, last_change = examples, time.monotonic()
+        elif report and examples >= at_least and time.monotonic() - last_change > 5.0:
+            return report
+        time.sleep(0.5)
+    raise AssertionError(f"the learner learned {last} examples, expected {at_least}:\n{learner.log_tail()}")
+
+
+async def _run(settings: Settings, tmp_path: Path) -> tuple[dict[str, Any], WorkerProcess]:
+    worker = WorkerProcess(settings, tmp_path / "worker.log")
+    learner = WorkerProcess(settings, tmp_path / "learner.log", command="learner")
+    await produce(settings.bootstrap, settings.topic("events"), events_payload(STREAM))
+    report = await asyncio.to_thread(_settled_report, settings, learner, 10000)
+    assert learner.stop() == 0, learner.log_tail()
+    return report, worker
+
+
+@pytest.fixture
+def loop_settings(settings_factory: Callable[..., Settings]) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        return settings_factory(partitions=2, snapshot_every=200, snapshot_seconds=2.0, metrics_window=500,
+                                learner_web_port=free_port(), **overrides)
+    return make
+
+
+async def test_prod_learns_live_and_the_a_a_experiment_is_not_flagged(
+    loop_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = loop_settings(arms="A:prod:0.5,B:prod:0.5")
+    report, worker = await _run(settings, tmp_path)
+    try:
+        prod, baseline = report["models"]["prod"]["cumulative"], report["models"]["baseline"]["cumulative"]
+        assert prod["auc"] > 0.6 and prod["auc"] > baseline["auc"] + 0.02, (prod, baseline)
+        assert report["models"]["prod"]["recent"]["logloss"] < report["models"]["baseline"]["recent"]["logloss"]
+        assert report["tripwire"]["alert"] is False, report["tripwire"]
+        [comparison] = report["comparisons"]
+        assert comparison["significant"] is False, comparison
+        assert report["snapshots"]["prod"] >= 10
+
+        # Signed snapshots on the topic; the worker swapped to them while scoring.
+        snapshots = await consume(settings.bootstrap, settings.topic("model-snapshots"), expect=1, idle=2.0)
+        key = settings.snapshot_key.encode()
+        versions = {load_snapshot(r.value, key=key).version for r in snapshots if r.key == b"prod"}
+        assert max(versions) == report["snapshots"]["prod"]
+        scores = await consume(settings.bootstrap, settings.topic("scores"), expect=1, idle=2.0)
+        served_versions = [r.json()["model_version"] for r in scores]
+        assert served_versions[0] == 0 and max(served_versions) >= 5
+        metrics = await consume(settings.bootstrap, settings.topic("metrics"), expect=1, idle=1.0)
+        assert metrics[-1].json()["examples"] > 0
+    finally:
+        worker.stop()
+
+
+async def test_a_b_with_a_broken_model_on_arm_b_trips_the_wire_and_the_comparison(
+    loop_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = loop_settings(arms="A:prod:0.5,B:inverted:0.5", models="prod,baseline,inverted")
+    report, worker = await _run(settings, tmp_path)
+    worker.stop()
+    assert report["tripwire"]["alert"] is True
+    assert report["tripwire"]["arms"]["B"]["alert"] is True and report["tripwire"]["arms"]["A"]["alert"] is False
+    [comparison] = report["comparisons"]
+    assert comparison["significant"] is True and comparison["logloss"]["low"] > 0.5
