@@ -39,7 +39,9 @@ def _report(settings: Settings) -> dict[str, Any] | None:
         return None
 
 
-def _settled_report(settings: Settings, learner: WorkerProcess, at_least: int, timeout: float = 150.0) -> dict[str, Any]:
+def _settled_report(
+    settings: Settings, learner: WorkerProcess, at_least: int, timeout: float = 150.0
+) -> dict[str, Any]:
     """The learner's report once it has learned ``at_least`` examples and nothing new came for 5 s."""
     deadline, last, last_change = time.monotonic() + timeout, -1, time.monotonic()
     while time.monotonic() < deadline:
