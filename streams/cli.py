@@ -155,9 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.set_defaults(func=cmd_experiment)
 
     demo = sub.add_parser("demo", help="broker + topics + worker + a synthetic stream; prints scores")
-    demo.add_argument("--users", type=int, default=50)
-    demo.add_argument("--events", type=int, default=600)
-    demo.add_argument("--seconds", type=float, default=120.0, help="stop after this long at most")
+    demo.add_argument("--users", type=int, default=300)
+    demo.add_argument("--events", type=int, default=10000)
+    demo.add_argument("--seconds", type=float, default=240.0, help="stop after this long at most")
     demo.add_argument("--kind", choices=KINDS, default="noida")
     demo.set_defaults(func=cmd_demo)
     return parser

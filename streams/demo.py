@@ -1,8 +1,10 @@
 """``streamscore demo``: the whole path on one machine, in a couple of minutes.
 
-Starts a local broker in a fresh directory, creates the topics, starts a worker process, produces a
-synthetic stream (plus two malformed records, to show the dead-letter path), prints scores as they arrive,
-and stops everything it started — after the last score, after ``seconds``, or on Ctrl-C.
+Starts a local broker in a fresh directory, creates the topics, starts a worker and a learner process,
+produces a synthetic stream with a known, learnable click model (plus two malformed records, to show the
+dead-letter path), prints scores as they arrive (the model version climbs as the worker hot-swaps to the
+learner's snapshots), then the learner's verdict: prod against the baseline and the simulator's oracle.
+Stops everything it started — at the end, after ``seconds``, or on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import replace
 from typing import Any
 
@@ -57,6 +60,7 @@ async def _produce_and_print(settings: Settings, events: list[dict[str, object]]
         print(f"produced {len(events)} events ({expected} requests) and {len(MALFORMED)} malformed records",
               flush=True)
         scored = dead = 0
+        every = max(1, expected // 40)  # a readable sample of the scores, not thousands of lines
         deadline = time.monotonic() + seconds
         while (scored < expected or dead < len(MALFORMED)) and time.monotonic() < deadline:
             if worker.poll() is not None:
@@ -68,7 +72,8 @@ async def _produce_and_print(settings: Settings, events: list[dict[str, object]]
                     record = orjson.loads(m.value or b"{}")
                     if tp.topic == settings.topic("scores"):
                         scored += 1
-                        print(_format_score(record), flush=True)
+                        if scored % every == 1 or every == 1:
+                            print(f"{scored:>6}/{expected}  {_format_score(record)}", flush=True)
                     else:
                         dead += 1
                         print(f"dead-letter  {record['error']}", flush=True)
@@ -78,34 +83,74 @@ async def _produce_and_print(settings: Settings, events: list[dict[str, object]]
         await producer.stop()
 
 
+def _learner_report(settings: Settings, wait: float) -> dict[str, Any] | None:
+    """The learner's report once its example count has stopped moving for a few seconds."""
+    url = f"http://{settings.web_host}:{settings.learner_web_port}/metrics.json"
+    deadline, last, report = time.monotonic() + wait, -1, None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                report = orjson.loads(response.read())
+        except OSError:
+            report = None
+        if report is not None and report["examples"] == last and last > 0:
+            return report
+        last = report["examples"] if report else -1
+        time.sleep(3.0)
+    return report
+
+
+def _print_verdict(report: dict[str, Any] | None, truth: dict[str, Any]) -> None:
+    if report is None:
+        print("the learner did not answer; see its log above", flush=True)
+        return
+    print(f"\nthe learner saw {report['examples']} examples and published {report['snapshots']} snapshots", flush=True)
+    for name, metrics in report["models"].items():
+        c, r = metrics["cumulative"], metrics["recent"]
+        print(f"  {name:<9} AUC {c['auc'] or 0:.3f} log loss {c['logloss'] or 0:.4f}   "
+              f"(last {r['n']}: AUC {r['auc'] or 0:.3f}, log loss {r['logloss'] or 0:.4f})", flush=True)
+    print(f"  oracle    AUC {truth['oracle']['auc']:.3f} log loss {truth['oracle']['logloss']:.4f}   "
+          "(the simulator's true click probabilities: the best any model can do)", flush=True)
+    tripwire = report["tripwire"]
+    print(f"  tripwire  {'ALERT' if tripwire['alert'] else 'quiet'}: {tripwire['reason']}", flush=True)
+
+
 def run_demo(settings: Settings, *, users: int, events: int, seconds: float, broker_kind: str) -> int:
     demo_dir = settings.data_dir / "demo"
     shutil.rmtree(demo_dir, ignore_errors=True)
     broker = local_broker(broker_kind, demo_dir / "broker", free_port())
     print(f"starting a local {broker_kind} broker in {broker.data_dir} ...", flush=True)
-    settings = replace(settings, bootstrap=broker.start(), data_dir=demo_dir, web_port=free_port())
+    settings = replace(settings, bootstrap=broker.start(), data_dir=demo_dir, web_port=free_port(),
+                       learner_web_port=free_port(), snapshot_every=min(settings.snapshot_every, 200))
     worker: subprocess.Popen[bytes] | None = None
+    learner: subprocess.Popen[bytes] | None = None
     started = time.monotonic()
     try:
         asyncio.run(create_topics(settings))
         print(f"topics created on {settings.bootstrap}; starting a worker "
               f"(web on http://{settings.web_host}:{settings.web_port}/counters/) ...", flush=True)
-        worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "--log-level", "warning", "worker"],
-                                  env={**os.environ, **to_env(settings)})
+        env = {**os.environ, **to_env(settings)}
+        worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "--log-level", "warning", "worker"], env=env)
+        learner = subprocess.Popen([sys.executable, "-m", "streams.cli", "--log-level", "warning", "learner"],
+                                   env=env)
+        print(f"learner metrics on http://{settings.web_host}:{settings.learner_web_port}/metrics", flush=True)
         stream, truth = simulate(users=users, events=events, seed=settings.model_seed)
         scored, dead = asyncio.run(_produce_and_print(settings, stream, seconds, worker))
-        print(f"\n{scored} requests scored, {dead} records dead-lettered, in {time.monotonic() - started:.1f} s "
-              f"(the simulator's oracle AUC for this stream is {truth['oracle']['auc']:.3f})", flush=True)
-        return 0 if scored and dead == len(MALFORMED) else 1
+        print(f"\n{scored} requests scored, {dead} records dead-lettered, in {time.monotonic() - started:.1f} s",
+              flush=True)
+        report = _learner_report(settings, wait=max(10.0, seconds - (time.monotonic() - started)))
+        _print_verdict(report, truth)
+        return 0 if scored and dead == len(MALFORMED) and report else 1
     except KeyboardInterrupt:
         print("\ninterrupted; stopping", flush=True)
         return 130
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        for process in (learner, worker):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
         broker.stop()
-        print("worker and broker stopped", flush=True)
+        print("learner, worker and broker stopped", flush=True)
