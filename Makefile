@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint unit integration clean
+.PHONY: install demo test lint unit integration golden clean
 
 install: $(STAMP)
 
@@ -32,3 +32,6 @@ integration: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+
+golden: $(STAMP)
+	$(BIN)/python -m tests.golden

@@ -19,7 +19,7 @@ states in a dict instead of RocksDB, so what it outputs is what a live worker ou
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -40,7 +40,7 @@ class ReplayDriver:
     """
 
     def __init__(self, settings: Settings, processor: Processor | None = None, source: str = "replay",
-                 learn: bool = False) -> None:
+                 learn: bool = False, sink: Callable[[Output], None] | None = None) -> None:
         self.settings = settings
         self.processor = processor or Processor.default(settings)
         self.source = source
@@ -48,6 +48,10 @@ class ReplayDriver:
         """Each user's state bytes, as the worker's table would hold them."""
         self.outputs: dict[str, list[Output]] = defaultdict(list)
         self.position = 0
+        self.sink = sink
+        """Where outputs go as they are made (e.g. files); without one they are kept in :attr:`outputs`."""
+        self.counts: dict[str, int] = defaultdict(int)
+        """Outputs per topic so far."""
         self.learner = learner_from_settings(settings) if learn else None
         self.feed = SnapshotFeed(self.processor.scorer, settings.snapshot_key.encode(), self.processor.counters)
 
@@ -61,7 +65,11 @@ class ReplayDriver:
 
     def _emit(self, outputs: list[Output]) -> None:
         for out in outputs:
-            self.outputs[out.topic].append(out)
+            self.counts[out.topic] += 1
+            if self.sink is None:
+                self.outputs[out.topic].append(out)
+            else:
+                self.sink(out)
             if self.learner is not None and out.topic == "examples":
                 self.learner.learn_one(orjson.loads(out.value))
                 if self.learner.due_snapshot():

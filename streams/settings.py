@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,9 +159,35 @@ def _parse(name: str, raw: str, default: Any) -> Any:
     return raw
 
 
-def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Settings from defaults, then ``STREAMSCORE_*`` variables of ``env``, then keyword overrides."""
+def read_config_file(path: Path) -> dict[str, str]:
+    r"""A TOML file of settings (``click_window = 1800``) as the ``STREAMSCORE_*`` variables it stands for.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+    ...     _ = f.write('label = "conversion"\nconversion_window = 7200\n')
+    >>> read_config_file(Path(f.name))
+    {'STREAMSCORE_LABEL': 'conversion', 'STREAMSCORE_CONVERSION_WINDOW': '7200'}
+    """
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"config file {path}: {exc}") from None
+    known = {f.name for f in dataclasses.fields(Settings)} - {"topic_overrides"}
+    topics = {"topic_" + t.replace("-", "_") for t in TOPIC_NAMES}
+    unknown = sorted(set(data) - known - topics)
+    if unknown:
+        raise SettingsError(f"config file {path}: unknown setting(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(sorted(known))}")
+    return {_env_name(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in data.items()}
+
+
+def load_settings(env: Mapping[str, str] | None = None, config_file: Path | None = None,
+                  **overrides: Any) -> Settings:
+    """Settings from defaults, then a TOML ``config_file``, then ``STREAMSCORE_*`` variables of ``env``, then
+    keyword overrides (e.g. command-line flags): each one wins over the ones before it."""
     env = os.environ if env is None else env
+    if config_file is not None:
+        env = {**read_config_file(config_file), **env}
     defaults = Settings()
     values: dict[str, Any] = {}
     for f in dataclasses.fields(Settings):

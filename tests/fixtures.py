@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.admin import create_topics
 from streams.broker import LocalBroker, free_port, local_broker
-from streams.settings import Settings, to_env
+from streams.settings import Settings, load_settings, to_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,7 +67,8 @@ def make_settings(broker: BrokerUnderTest, data_dir: Path, **overrides: Any) -> 
         log_level="info",
     )
     values.update(overrides)
-    return Settings(**values)
+    # Validated as a worker process will validate them, so a bad combination fails here, not in a subprocess.
+    return load_settings(to_env(Settings(**values)))
 
 
 def create_test_topics(settings: Settings) -> None:

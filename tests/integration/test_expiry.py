@@ -35,7 +35,7 @@ async def test_idle_users_are_swept_from_the_store_and_come_back_fresh(
     settings_factory: Callable[..., Settings], worker_factory: Callable[[Settings], WorkerProcess]
 ) -> None:
     settings = settings_factory(partitions=1, user_ttl=100.0, expiry_sweep_every=50.0, allowed_lateness=10.0,
-                                batch_size=5)
+                                click_window=30.0, conversion_window=30.0, batch_size=5)
     worker = worker_factory(settings)
     idle = [_view(0, "idle", 1000.0), _view(1, "idle", 1001.0)]
     busy = [_view(i, "busy", 1000.0 + 10 * i) for i in range(2, 30)]  # event time moves on to 1290
