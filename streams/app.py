@@ -37,6 +37,7 @@ from streams.topics import spec_for
 log = logging.getLogger(__name__)
 
 USER_STATE_TABLE = "user-state"
+PENDING_TABLE = "pending"
 
 
 @dataclass
@@ -46,6 +47,7 @@ class StreamApp:
     processor: Processor
     topics: dict[str, TopicT]
     user_state: Any  # faust.Table
+    pending: Any  # faust.Table
     sweeper: ExpirySweeper
     indexed_partitions: set[int] = field(default_factory=set)
     """Partitions whose waiting requests are in the processor's deadline index."""
@@ -107,7 +109,16 @@ def create_app(settings: Settings, processor: Processor | None = None) -> Stream
         options={"driver": "rocksdict"},
         help="Per-user feature state (orjson bytes), changelog-backed.",
     )
-    stream_app = StreamApp(app, settings, processor, topics, user_state, ExpirySweeper(settings.expiry_sweep_every))
+    pending = app.Table(
+        PENDING_TABLE,
+        partitions=settings.partitions,
+        key_type=bytes,
+        value_type=bytes,
+        options={"driver": "rocksdict"},
+        help="Scored requests waiting for their labels (vectors and scores served), by request id.",
+    )
+    stream_app = StreamApp(app, settings, processor, topics, user_state, pending,
+                           ExpirySweeper(settings.expiry_sweep_every))
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's stub wants a positional signal
     async def forget_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
@@ -138,24 +149,31 @@ async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
     """
     deliveries = []
     send = partial(_send, sa)
-    writes: list[tuple[EventT, list[tuple[str, bytes]]]] = []
+    writes: list[tuple[EventT, StateCache]] = []
     by_partition = sorted(events, key=lambda e: e.message.partition)  # stable: keeps offset order
     for partition, group_iter in groupby(by_partition, key=lambda e: e.message.partition):
         group = list(group_iter)
         with partition_context(group[-1]):
             if partition not in sa.indexed_partitions:
                 index_pending_requests(sa, partition)
-            states = StateCache(sa.user_state.get)
+            states = StateCache(sa.user_state.get, sa.pending.get)
             for event in group:
                 message = event.message
                 source = Source(message.topic, message.partition, message.offset, message.key or b"")
                 for out in sa.processor.process_one(message.value or b"", source, states):
                     deliveries.append(await send(out.topic, out.key, out.value))
-        writes.append((group[-1], states.dirty()))
+        writes.append((group[-1], states))
     await asyncio.gather(*deliveries)
-    for partition_event, dirty in writes:
+    for partition_event, written in writes:
         with partition_context(partition_event):
-            for user_id, blob in dirty:
+            # Waiting requests before the users that index them: a crash between the two leaves the user's
+            # last events unapplied, and they are applied again, rewriting the same entries.
+            for request_id, entry in written.pending.dirty():
+                if entry is not None:
+                    sa.pending[request_id] = entry
+                elif request_id in sa.pending:
+                    del sa.pending[request_id]
+            for user_id, blob in written.dirty():
                 sa.user_state[user_id] = blob
             partition = partition_event.message.partition
             newest = sa.processor.max_ts.get(partition)
@@ -190,7 +208,7 @@ def index_pending_requests(sa: StreamApp, partition: int) -> None:
         state = decode_state(blob)
         if PENDING in state:
             sa.processor.index_pending(partition, key.decode(), state)
-            count += len(state[PENDING])
+            count += len(state[PENDING])  # the user's index of its waiting requests
     sa.indexed_partitions.add(partition)
     log.info("partition %s: %s requests waiting for labels", partition, count)
 

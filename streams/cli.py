@@ -20,7 +20,8 @@ from urllib.parse import quote, urlencode, urlsplit
 from streams.admin import BrokerUnreachable, TopicMismatch, create_topics, ping
 from streams.broker import KINDS, BrokerError, local_broker
 from streams.membership import DataDirInUse, release_previous_member
-from streams.settings import Settings, SettingsError, load_settings
+from streams.progress import Progress
+from streams.settings import TOPIC_NAMES, Settings, SettingsError, load_settings
 from streams.topics import topic_specs
 
 
@@ -125,11 +126,45 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     if not fmt:
         raise UsageError(f"{path} looks like a CSV: say which log it is with --format ({', '.join(FORMATS[1:])})")
     settings = replay_settings(settings, args.label, args.attribution_window)
-    metrics = run_replay(settings, path, Path(args.out), fmt)
+    with Progress("replay") as progress:
+        metrics = run_replay(settings, path, Path(args.out), fmt, progress=progress)
     models = "; ".join(f"{name} AUC {m['auc'] or 0:.3f} log loss {m['logloss'] or 0:.4f}"
                        for name, m in metrics["models"].items())
     print(f"{metrics['events']} events, {metrics['requests']} requests, {metrics['examples']} examples, "
           f"{metrics['dead_letter']} dead letters -> {args.out}; {models}")
+    return 0
+
+
+def cmd_record(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.record import UnknownTopic, record_topic
+
+    topic = settings.topic(args.topic) if args.topic in TOPIC_NAMES else args.topic
+    try:
+        with Progress(f"record {topic}") as progress:
+            count = asyncio.run(record_topic(settings.bootstrap, topic, Path(args.out),
+                                             from_beginning=args.from_beginning, until_idle=args.until_idle,
+                                             progress=progress.update))
+    except UnknownTopic as exc:
+        raise UsageError(str(exc)) from None
+    print(f"recorded {count} records of {topic} to {args.out}")
+    return 0
+
+
+def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.produce_file import produce_file
+    from streams.record import UnknownTopic
+
+    topic = settings.topic(args.topic) if args.topic in TOPIC_NAMES else args.topic
+    path = Path(args.file)
+    if not path.exists():
+        raise UsageError(f"no such file: {path}")
+    try:
+        with Progress(f"produce {topic}") as progress:
+            count = asyncio.run(produce_file(settings.bootstrap, path, topic, rate=args.rate, speed=args.speed,
+                                             progress=progress.update))
+    except UnknownTopic as exc:
+        raise UsageError(str(exc)) from None
+    print(f"produced {count} records from {path} to {topic}")
     return 0
 
 
@@ -182,6 +217,22 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--attribution-window", type=float, default=None, help="seconds, for the label's type")
     replay.add_argument("--config", dest="replay_config", default=None, help="a TOML file of settings")
     replay.set_defaults(func=cmd_replay)
+
+    record = sub.add_parser("record", help="dump a topic (keys, timestamps, offsets) to a JSON-lines file")
+    record.add_argument("--topic", required=True, help="a topic name, or a logical one (events, scores, ...)")
+    record.add_argument("--out", required=True, help="FILE.jsonl or FILE.jsonl.gz")
+    record.add_argument("--from-beginning", action="store_true",
+                        help="everything the topic holds (default: only what arrives while recording)")
+    record.add_argument("--until-idle", type=float, default=5.0, help="stop after this many seconds with nothing new")
+    record.set_defaults(func=cmd_record)
+
+    produce = sub.add_parser("produce", help="write a file of events (or a recording) to a topic")
+    produce.add_argument("file")
+    produce.add_argument("--topic", default="events", help="a topic name, or a logical one (default: events)")
+    pace = produce.add_mutually_exclusive_group()
+    pace.add_argument("--rate", type=float, default=None, help="records per second (default: as fast as possible)")
+    pace.add_argument("--speed", type=float, default=None, help="a multiple of event time (1 = as it happened)")
+    produce.set_defaults(func=cmd_produce)
 
     demo = sub.add_parser("demo", help="broker + topics + worker + a synthetic stream; prints scores")
     demo.add_argument("--users", type=int, default=300)

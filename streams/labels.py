@@ -13,28 +13,29 @@ twice the baseline's). Waiting for the window delays learning by the window, and
 A label after the window, or for a request already closed, is late: counted, not learned. A label for a
 request this user never had is dead-lettered by the caller. Windows are event time: ``request.ts + window``.
 
-Pending requests live in the user's state so that a request, its labels and the user's features are written
-together, once per batch, under the same redelivery guard.
+A waiting request (its vectors are several KB) is kept in a store of its own, by request id (the worker's
+``pending`` table, changelog-backed, partitioned like the user); the user's state keeps only the small index
+of its waiting and recently closed request ids (``_pending``, ``_closed``), so that per-user state stays small.
 
->>> join = LabelJoin(window=60.0, max_pending=8)
->>> state = {}
 >>> from streams.events import Request, Candidate, Click
+>>> from streams.processor import PendingCache
+>>> join, state, pending = LabelJoin(window=60.0, max_pending=8), {}, PendingCache(lambda rid: None)
 >>> req = Request("e1", "u", 100.0, "request", request_id="r1", candidates=(Candidate("a"), Candidate("b")))
->>> join.add_request(state, req, vectors=[{"f": 1.0}, {"f": 2.0}], scores={"prod": [0.6, 0.4]}, arm="A",
-...                  served_model="prod", versions={"prod": 0}, schema="fs-x")
+>>> join.add_request(state, pending, req, vectors=[{"f": 1.0}, {"f": 2.0}], scores={"prod": [0.6, 0.4]},
+...                  arm="A", served_model="prod", versions={"prod": 0}, schema="fs-x")
 []
->>> join.label(state, Click("e2", "u", 130.0, "click", request_id="r1", item_id="b")).outcome
+>>> join.label(state, pending, Click("e2", "u", 130.0, "click", request_id="r1", item_id="b")).outcome
 'positive'
->>> [(e["item_id"], e["y"], e["x"], e["label_ts"]) for e in join.close(state, "r1")]
+>>> [(e["item_id"], e["y"], e["x"], e["label_ts"]) for e in join.close(state, pending, "r1")]
 [('a', 0, {'f': 1.0}, 160.0), ('b', 1, {'f': 2.0}, 130.0)]
->>> join.label(state, Click("e3", "u", 150.0, "click", request_id="r1", item_id="a")).outcome
+>>> join.label(state, pending, Click("e3", "u", 150.0, "click", request_id="r1", item_id="a")).outcome
 'late'
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from streams.events import Click, Conversion, Event, Request
 
@@ -43,6 +44,14 @@ MAX_CLOSED = 64
 """Closed request ids remembered per user, to tell a late label from a label for an unknown request."""
 
 Example = dict[str, Any]
+
+
+class PendingStore(Protocol):
+    """Where waiting requests are kept, by request id (``streams.processor.PendingCache``)."""
+
+    def get(self, request_id: str) -> dict[str, Any] | None: ...
+
+    def put(self, request_id: str, entry: dict[str, Any] | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -63,16 +72,16 @@ class LabelJoin:
         wanted = Click if label == "click" else Conversion
         return isinstance(event, wanted)
 
-    def add_request(self, state: dict[str, Any], request: Request, *, vectors: list[dict[str, float]],
-                    scores: dict[str, list[float]], arm: str, served_model: str, versions: dict[str, int],
-                    schema: str) -> list[Example]:
+    def add_request(self, state: dict[str, Any], pending: PendingStore, request: Request, *,
+                    vectors: list[dict[str, float]], scores: dict[str, list[float]], arm: str, served_model: str,
+                    versions: dict[str, int], schema: str) -> list[Example]:
         """Keep a scored request until its window closes; returns examples of requests closed early to
         respect ``max_pending`` (oldest first)."""
-        pending = state.setdefault(PENDING, {})
-        pending[request.request_id] = {
+        deadline = request.ts + self.window
+        pending.put(request.request_id, {
             "user_id": request.user_id,
             "ts": request.ts,
-            "deadline": request.ts + self.window,
+            "deadline": deadline,
             "arm": arm,
             "served": served_model,
             "versions": versions,
@@ -80,56 +89,65 @@ class LabelJoin:
             "items": [[c.item_id, x, {m: s[i] for m, s in scores.items()}]
                       for i, (c, x) in enumerate(zip(request.candidates, vectors, strict=True))],
             "labels": {},
-        }
+        })
+        state.setdefault(PENDING, []).append([deadline, request.request_id])
         evicted: list[Example] = []
-        while len(pending) > self.max_pending:
-            oldest = min(pending, key=lambda rid: (pending[rid]["deadline"], rid))
-            evicted.extend(self.close(state, oldest))
+        while len(state[PENDING]) > self.max_pending:  # close() replaces the list: read it again each time
+            _, oldest = min(state[PENDING])
+            evicted.extend(self.close(state, pending, oldest))
         return evicted
 
-    def label(self, state: dict[str, Any], event: Event) -> LabelResult:
+    def label(self, state: dict[str, Any], pending: PendingStore, event: Event) -> LabelResult:
         request_id = getattr(event, "request_id", None)
         if not request_id:
             return LabelResult("unattributable", reason=f"{event.type} {event.event_id} names no request_id")
-        pending = state.get(PENDING, {}).get(request_id)
-        if pending is None:
+        entry = pending.get(request_id) if self.is_waiting(state, request_id) else None
+        if entry is None:
             if any(rid == request_id for rid, _ in state.get(CLOSED, [])):
                 return LabelResult("late", reason=f"request {request_id} already closed")
             return LabelResult("unknown_request", reason=(
                 f"{event.type} {event.event_id}: request {request_id!r} is not known for user {event.user_id!r} "
                 "(never scored, expired, or sent with another user_id)"))
-        item_ids = [item[0] for item in pending["items"]]
+        item_ids = [item[0] for item in entry["items"]]
         item_id = getattr(event, "item_id", None)
         if item_id is None and len(item_ids) == 1:
             item_id = item_ids[0]  # a conversion without item_id on a one-candidate request is unambiguous
         if item_id not in item_ids:
             return LabelResult("unknown_item", reason=(
                 f"{event.type} {event.event_id}: item {item_id!r} was not a candidate of request {request_id!r}"))
-        if event.ts > pending["deadline"]:
+        if event.ts > entry["deadline"]:
             return LabelResult("late", reason=f"after the attribution window of request {request_id}")
-        if item_id in pending["labels"]:
+        if item_id in entry["labels"]:
             return LabelResult("duplicate")
-        pending["labels"][item_id] = event.ts
+        pending.put(request_id, {**entry, "labels": {**entry["labels"], item_id: event.ts}})
         return LabelResult("positive")
 
-    def close(self, state: dict[str, Any], request_id: str) -> list[Example]:
+    def close(self, state: dict[str, Any], pending: PendingStore, request_id: str) -> list[Example]:
         """Close a request: one example per candidate, in candidate order; remember the request as closed."""
-        pending = state.get(PENDING, {}).pop(request_id, None)
-        if pending is None:
+        if not self.is_waiting(state, request_id):
             return []
+        state[PENDING] = [w for w in state[PENDING] if w[1] != request_id]
         if not state[PENDING]:
             del state[PENDING]
+        entry = pending.get(request_id)
+        pending.put(request_id, None)
         closed = state.setdefault(CLOSED, [])
-        closed.append([request_id, pending["deadline"]])
+        closed.append([request_id, entry["deadline"] if entry else None])
         del closed[:-MAX_CLOSED]
-        labels = pending["labels"]
-        return [self._example(request_id, pending, i, int(item[0] in labels), labels.get(item[0], pending["deadline"]))
-                for i, item in enumerate(pending["items"])]
+        if entry is None:
+            return []  # the index outlived its entry (a crash between the two writes): nothing to learn from
+        labels = entry["labels"]
+        return [self._example(request_id, entry, i, int(item[0] in labels), labels.get(item[0], entry["deadline"]))
+                for i, item in enumerate(entry["items"])]
+
+    @staticmethod
+    def is_waiting(state: dict[str, Any], request_id: str) -> bool:
+        return any(rid == request_id for _, rid in state.get(PENDING, []))
 
     @staticmethod
     def deadlines(state: dict[str, Any]) -> list[tuple[float, str]]:
-        """(deadline, request_id) of the user's pending requests (to rebuild the index after a restart)."""
-        return sorted((p["deadline"], rid) for rid, p in state.get(PENDING, {}).items())
+        """(deadline, request_id) of the user's waiting requests (to rebuild the index after a restart)."""
+        return sorted((deadline, rid) for deadline, rid in state.get(PENDING, []))
 
     @staticmethod
     def _example(request_id: str, pending: dict[str, Any], index: int, y: int, label_ts: float) -> Example:

@@ -27,6 +27,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -37,7 +38,7 @@ from models.scorer import Scorer
 from streams.counters import Counters
 from streams.deadletter import Source, dead_letter_record
 from streams.events import Event, InvalidEvent, Request, decode_event
-from streams.labels import PENDING, LabelJoin
+from streams.labels import LabelJoin
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,16 +52,61 @@ class Output:
     value: bytes
 
 
-class StateCache:
-    """User states of one batch: each read from the store once, written back once if it changed.
+class PendingCache:
+    """Requests waiting for labels, by request id, for one batch: read once, written (or deleted) once.
 
-    ``load`` returns the stored bytes of a user (or ``None``); :meth:`dirty` gives what to write back.
+    Entries are never changed in place, only replaced with :meth:`put`, so an event's changes can be rolled
+    back (:meth:`begin`, :meth:`rollback`) by putting the previous objects back.
     """
 
     def __init__(self, load: Callable[[str], bytes | None]) -> None:
         self._load = load
+        self._values: dict[str, dict[str, Any] | None] = {}
+        self._dirty: set[str] = set()
+        self._journal: dict[str, tuple[bool, dict[str, Any] | None]] | None = None
+
+    def get(self, request_id: str) -> dict[str, Any] | None:
+        if request_id not in self._values:
+            blob = self._load(request_id)
+            self._values[request_id] = orjson.loads(blob) if blob else None
+        return self._values[request_id]
+
+    def put(self, request_id: str, entry: dict[str, Any] | None) -> None:
+        """Store ``entry`` (a new object, not a changed one), or delete with ``None``."""
+        if self._journal is not None and request_id not in self._journal:
+            self._journal[request_id] = (request_id in self._dirty, self.get(request_id))
+        self._values[request_id] = entry
+        self._dirty.add(request_id)
+
+    def begin(self) -> None:
+        self._journal = {}
+
+    def rollback(self) -> None:
+        for request_id, (was_dirty, value) in (self._journal or {}).items():
+            self._values[request_id] = value
+            if not was_dirty:
+                self._dirty.discard(request_id)
+        self._journal = None
+
+    def dirty(self) -> list[tuple[str, bytes | None]]:
+        """(request_id, encoded entry, or ``None`` to delete) of every changed request, in a stable order."""
+        return [(rid, None if self._values[rid] is None else orjson.dumps(self._values[rid]))
+                for rid in sorted(self._dirty)]
+
+
+class StateCache:
+    """User states of one batch: each read from the store once, written back once if it changed; and the
+    batch's :class:`PendingCache` (``load_pending`` reads a waiting request's stored bytes).
+
+    ``load`` returns the stored bytes of a user (or ``None``); :meth:`dirty` gives what to write back.
+    """
+
+    def __init__(self, load: Callable[[str], bytes | None],
+                 load_pending: Callable[[str], bytes | None] | None = None) -> None:
+        self._load = load
         self._states: dict[str, UserState] = {}
         self._dirty: set[str] = set()
+        self.pending = PendingCache(load_pending or (lambda request_id: None))
 
     def get(self, user_id: str) -> UserState:
         state = self._states.get(user_id)
@@ -69,11 +115,14 @@ class StateCache:
         return state
 
     def snapshot(self, user_id: str) -> bytes:
+        """The user's state before an event, to :meth:`restore` if the event fails (pending requests too)."""
+        self.pending.begin()
         return encode_state(self.get(user_id))
 
     def restore(self, user_id: str, snapshot: bytes) -> None:
         """Put back a :meth:`snapshot`, undoing whatever a failed event did to the user's state."""
         self._states[user_id] = decode_state(snapshot)
+        self.pending.rollback()
 
     def mark_dirty(self, user_id: str) -> None:
         self._dirty.add(user_id)
@@ -134,17 +183,17 @@ class Processor:
         if self.features.expire(state, event.ts):
             self.counters.inc("users_expired")
         if isinstance(event, Request):
-            outputs = self._score(event, state, source.partition)
+            outputs = self._score(event, state, states, source.partition)
         elif LabelJoin.is_label(event, self.settings.label):
-            outputs = self._label(event, state, raw, source)
+            outputs = self._label(event, state, states, raw, source)
         else:
             outputs = []
         self.features.update(state, event, position)
         states.mark_dirty(event.user_id)
         return outputs
 
-    def _label(self, event: Event, state: UserState, raw: bytes, source: Source) -> list[Output]:
-        result = self.labels.label(state, event)
+    def _label(self, event: Event, state: UserState, states: StateCache, raw: bytes, source: Source) -> list[Output]:
+        result = self.labels.label(state, states.pending, event)
         self.counters.inc(f"labels_{result.outcome}")
         if result.outcome in ("unknown_request", "unknown_item"):
             return [self._dead_letter(raw, result.reason, f"label_{result.outcome}", source)]
@@ -160,9 +209,9 @@ class Processor:
         while heap and heap[0][0] < watermark:
             _, user_id, request_id = heapq.heappop(heap)
             state = states.get(user_id)
-            if request_id not in state.get(PENDING, {}):
+            if not self.labels.is_waiting(state, request_id):
                 continue  # evicted early, or the user expired
-            outputs.extend(self._example(e) for e in self.labels.close(state, request_id))
+            outputs.extend(self._example(e) for e in self.labels.close(state, states.pending, request_id))
             states.mark_dirty(user_id)
             self.counters.inc("requests_closed")
         return outputs
@@ -184,7 +233,7 @@ class Processor:
         self.counters.inc(f"examples_{'positive' if example['y'] else 'negative'}")
         return Output("examples", str(example["request_id"]).encode(), orjson.dumps(example))
 
-    def _score(self, request: Request, state: UserState, partition: int) -> list[Output]:
+    def _score(self, request: Request, state: UserState, states: StateCache, partition: int) -> list[Output]:
         vectors = self.features.vectors(state, request)
         scored = self.scorer.score_one(request.user_id, vectors)
         key = request.user_id.encode()
@@ -209,8 +258,8 @@ class Processor:
             "schema": self.features.fingerprint,
         }
         self.counters.inc("requests_scored")
-        evicted = self.labels.add_request(state, request, vectors=vectors, scores=scored.per_model, arm=scored.arm,
-                                          served_model=scored.model, versions=self.scorer.versions,
+        evicted = self.labels.add_request(state, states.pending, request, vectors=vectors, scores=scored.per_model,
+                                          arm=scored.arm, served_model=scored.model, versions=self.scorer.versions,
                                           schema=self.features.fingerprint)
         if evicted:
             self.counters.inc("requests_evicted", len({e["request_id"] for e in evicted}))

@@ -46,6 +46,8 @@ class ReplayDriver:
         self.source = source
         self.states: dict[str, bytes] = {}
         """Each user's state bytes, as the worker's table would hold them."""
+        self.pending: dict[str, bytes] = {}
+        """Requests waiting for labels, as the worker's ``pending`` table would hold them."""
         self.outputs: dict[str, list[Output]] = defaultdict(list)
         self.position = 0
         self.sink = sink
@@ -58,10 +60,18 @@ class ReplayDriver:
     def pipe(self, event: dict[str, Any] | bytes, key: bytes | None = None) -> None:
         """Feed one event (a dict, or raw bytes as read from a topic or file); ``key`` is checked if given."""
         raw = event if isinstance(event, bytes) else orjson.dumps(event)
-        states = StateCache(self.states.get)
+        states = StateCache(self.states.get, self.pending.get)
         self._emit(self.processor.process_one(raw, Source(self.source, -1, self.position, key), states))
-        self.states.update(states.dirty())
+        self._store(states)
         self.position += 1
+
+    def _store(self, states: StateCache) -> None:
+        for request_id, blob in states.pending.dirty():
+            if blob is None:
+                self.pending.pop(request_id, None)
+            else:
+                self.pending[request_id] = blob
+        self.states.update(states.dirty())
 
     def _emit(self, outputs: list[Output]) -> None:
         for out in outputs:
@@ -82,9 +92,9 @@ class ReplayDriver:
 
     def finish(self) -> None:
         """End of input: close every request still waiting for labels, as a final watermark would."""
-        states = StateCache(self.states.get)
+        states = StateCache(self.states.get, self.pending.get)
         self._emit(self.processor.close_all(states))
-        self.states.update(states.dirty())
+        self._store(states)
 
     def report(self) -> dict[str, Any]:
         """The learner's progressive metrics, tripwire and experiment report (needs ``learn=True``)."""

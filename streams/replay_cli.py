@@ -94,7 +94,7 @@ def run_replay(settings: Settings, input_path: Path, out_dir: Path, fmt: str = "
         for raw in input_events(input_path, fmt):
             driver.pipe(raw)
             events += 1
-            if progress is not None and events % 1000 == 0:
+            if progress is not None and events % 500 == 0:
                 progress.update(events)
         driver.finish()
         if progress is not None:

@@ -10,7 +10,7 @@ from features.parity import point_in_time_mismatches
 from features.state import UserState
 from models.scorer import Scorer
 from streams.events import Event, Request
-from streams.processor import Processor
+from streams.processor import Processor, StateCache
 from streams.replay import ReplayDriver
 from streams.settings import Settings
 from streams.simulate import simulate
@@ -61,9 +61,9 @@ def test_a_feature_that_counts_the_triggering_request_is_caught() -> None:
 class UpdateThenScore(Processor):
     """A planted pipeline bug: the request updates the state before its vector is built."""
 
-    def _score(self, request: Request, state: UserState, partition: int) -> list[Any]:
+    def _score(self, request: Request, state: UserState, states: StateCache, partition: int) -> list[Any]:
         self.features.update(state, request, position=-1)
-        return super()._score(request, state, partition)
+        return super()._score(request, state, states, partition)
 
 
 def test_updating_the_state_before_scoring_is_caught() -> None:

@@ -361,16 +361,21 @@ def test_worker_batches_give_the_replay_outputs(stream: list[dict[str, Any]]) ->
     replay.pipe_all(stream)
     p = Processor.default(SETTINGS)
     store: dict[str, bytes] = {}
+    pending: dict[str, bytes] = {}
     outputs: list[Output] = []
     for start in range(0, len(stream), 37):
-        states = StateCache(store.get)
+        states = StateCache(store.get, pending.get)
         for offset in range(start, min(start + 37, len(stream))):
             outputs.extend(p.process_one(orjson.dumps(stream[offset]), Source("replay", -1, offset), states))
+        for request_id, entry in states.pending.dirty():  # as the worker writes its pending table
+            if entry is None:
+                pending.pop(request_id, None)
+            else:
+                pending[request_id] = entry
         store.update(states.dirty())
-    assert [(o.topic, o.key, o.value) for o in outputs if o.topic == "scores"] == [
-        ("scores", o.key, o.value) for o in replay.outputs["scores"]]
-    assert [o.value for o in outputs if o.topic == "feature-log"] == [o.value for o in replay.outputs["feature-log"]]
-    assert store == replay.states
+    for topic in ("scores", "feature-log", "examples"):
+        assert [o.value for o in outputs if o.topic == topic] == [o.value for o in replay.outputs[topic]], topic
+    assert store == replay.states and pending == replay.pending
 
 
 def test_replay_states_are_the_encoded_states(stream: list[dict[str, Any]]) -> None:
