@@ -168,6 +168,21 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.eventfile import write_events
+    from streams.simulate import simulate
+
+    out = Path(args.out)
+    events, truth = simulate(users=args.users, events=args.events, seed=args.seed)
+    write_events(out, events)
+    sidecar = out.with_name(out.name.removesuffix(".gz").removesuffix(".jsonl") + ".truth.json")
+    sidecar.write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n")
+    oracle = truth["oracle"]
+    print(f"{len(events)} events of {args.users} users -> {out}; truth -> {sidecar} "
+          f"(oracle AUC {oracle['auc']:.3f}, log loss {oracle['logloss']:.4f}, click rate {truth['click_rate']:.3f})")
+    return 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
@@ -233,6 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
     pace.add_argument("--rate", type=float, default=None, help="records per second (default: as fast as possible)")
     pace.add_argument("--speed", type=float, default=None, help="a multiple of event time (1 = as it happened)")
     produce.set_defaults(func=cmd_produce)
+
+    simulate = sub.add_parser("simulate", help="a synthetic stream with a known click model, and its truth")
+    simulate.add_argument("--users", type=int, default=500)
+    simulate.add_argument("--events", type=int, default=20000)
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--out", required=True, help="FILE.jsonl.gz; the truth goes to FILE.truth.json")
+    simulate.set_defaults(func=cmd_simulate)
 
     demo = sub.add_parser("demo", help="broker + topics + worker + a synthetic stream; prints scores")
     demo.add_argument("--users", type=int, default=300)

@@ -93,3 +93,15 @@ def test_a_csv_without_its_format_is_refused_with_the_fix(tmp_path: Path, capsys
     (tmp_path / "t.csv").write_text(TRIVAGO)
     assert main(["replay", str(tmp_path / "t.csv"), "--out", str(tmp_path / "o")]) == 2
     assert "--format" in capsys.readouterr().err
+
+
+def test_simulate_writes_the_stream_and_its_truth_and_replays(tmp_path: Path) -> None:
+    out = tmp_path / "sim.jsonl.gz"
+    args = ["simulate", "--users", "20", "--events", "400", "--seed", "5", "--out"]
+    assert main([*args, str(out)]) == 0
+    truth = orjson.loads((tmp_path / "sim.truth.json").read_bytes())
+    assert 0.5 < truth["oracle"]["auc"] < 1.0 and truth["oracle"]["n"] > 0
+    assert main([*args, str(tmp_path / "again.jsonl.gz")]) == 0
+    assert out.read_bytes() == (tmp_path / "again.jsonl.gz").read_bytes()
+    assert main(["replay", str(out), "--out", str(tmp_path / "r")]) == 0
+    assert orjson.loads((tmp_path / "r" / "metrics.json").read_bytes())["events"] == 400
