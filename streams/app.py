@@ -100,23 +100,9 @@ def create_app(settings: Settings, processor: Processor | None = None) -> Stream
         )
         for logical in TOPIC_NAMES
     }
-    user_state = app.Table(
-        USER_STATE_TABLE,
-        partitions=settings.partitions,
-        # bytes types make faust use the raw codec for the store and the changelog (schema= does not).
-        key_type=bytes,
-        value_type=bytes,
-        options={"driver": "rocksdict"},
-        help="Per-user feature state (orjson bytes), changelog-backed.",
-    )
-    pending = app.Table(
-        PENDING_TABLE,
-        partitions=settings.partitions,
-        key_type=bytes,
-        value_type=bytes,
-        options={"driver": "rocksdict"},
-        help="Scored requests waiting for their labels (vectors and scores served), by request id.",
-    )
+    user_state = _bytes_table(app, settings, USER_STATE_TABLE, "Per-user feature state (orjson bytes).")
+    pending = _bytes_table(app, settings, PENDING_TABLE,
+                           "Scored requests waiting for their labels (vectors and scores served), by request id.")
     stream_app = StreamApp(app, settings, processor, topics, user_state, pending,
                            ExpirySweeper(settings.expiry_sweep_every))
 
@@ -137,6 +123,19 @@ def create_app(settings: Settings, processor: Processor | None = None) -> Stream
     register_snapshot_feed(stream_app)
     _register_views(stream_app)
     return stream_app
+
+
+def _bytes_table(app: faust.App, settings: Settings, name: str, help: str) -> Any:
+    """A changelog-backed RocksDB (rocksdict) table of bytes, partitioned like the events."""
+    return app.Table(
+        name,
+        partitions=settings.partitions,
+        # bytes types make faust use the raw codec for the store and the changelog (schema= does not).
+        key_type=bytes,
+        value_type=bytes,
+        options={"driver": "rocksdict"},
+        help=help,
+    )
 
 
 async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
