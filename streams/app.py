@@ -1,4 +1,4 @@
-"""The faust application: topics, the per-user state table and the score agent, built from the settings.
+"""The faust application: topics, the user-state and pending-request tables, the score agent, the snapshot feed.
 
 The agent takes events in batches (``take_events``) so that faust's per-event cost is paid once per batch:
 each user's state is read once and written once per batch. faust's RocksDB store and its changelog choose
