@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 __all__ = ["ALL_ARMS", "EPS", "MetricsBook", "ProgressiveMetrics"]
@@ -53,6 +53,28 @@ def _auc(groups: Iterable[tuple[int, int]], positives: int, negatives: int) -> f
         wins += pos * (negatives_below + 0.5 * neg)
         negatives_below += neg
     return wins / (positives * negatives)
+
+
+def exact_auc(scores: Sequence[float], labels: Sequence[bool | int]) -> float | None:
+    """ROC AUC of ``scores`` against ``labels``, ties counted 0.5; ``None`` without both classes.
+
+    >>> exact_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
+    0.75
+    >>> exact_auc([0.5, 0.5, 0.5], [0, 1, 1])
+    0.5
+    """
+    pairs = sorted(zip(scores, labels, strict=True), key=lambda pair: pair[0])
+    groups: list[tuple[int, int]] = []
+    i, n = 0, len(pairs)
+    while i < n:
+        j, pos = i, 0
+        while j < n and pairs[j][0] == pairs[i][0]:
+            pos += bool(pairs[j][1])
+            j += 1
+        groups.append((pos, j - i - pos))
+        i = j
+    positives = sum(pos for pos, _ in groups)
+    return _auc(groups, positives, n - positives)
 
 
 def _summary(n: int, positives: int, loss_sum: float, score_sum: float) -> dict[str, Any]:
@@ -151,21 +173,11 @@ class ProgressiveMetrics:
         return _order(out)
 
     def _window(self) -> dict[str, Any]:
-        pairs = sorted(self._recent, key=lambda pair: pair[1])
-        n = len(pairs)
+        pairs = list(self._recent)
         positives = sum(y for y, _ in pairs)
         loss_sum = math.fsum(_logloss(y, p) for y, p in pairs)
-        out = _summary(n, positives, loss_sum, math.fsum(p for _, p in pairs))
-        groups: list[tuple[int, int]] = []
-        i = 0
-        while i < n:
-            j, pos = i, 0
-            while j < n and pairs[j][1] == pairs[i][1]:
-                pos += pairs[j][0]
-                j += 1
-            groups.append((pos, j - i - pos))
-            i = j
-        out["auc"] = _auc(groups, positives, n - positives)
+        out = _summary(len(pairs), positives, loss_sum, math.fsum(p for _, p in pairs))
+        out["auc"] = exact_auc([p for _, p in pairs], [y for y, _ in pairs])
         out["auc_max_error"] = None if out["auc"] is None else 0.0
         return _order(out)
 

@@ -7,8 +7,8 @@ each comparison of two arms (differences are ``b - a``, as in :mod:`models.signi
 >>> report = {
 ...     "examples": 2000,
 ...     "experiment": {
-...         "A": {"n": 1000, "label_rate": 0.1, "logloss": 0.32, "logloss_variance": 0.25},
-...         "B": {"n": 1000, "label_rate": 0.12, "logloss": 0.35, "logloss_variance": 0.25},
+...         "A": {"n": 1000, "label_rate": 0.1, "logloss": 0.32, "logloss_low": 0.289, "logloss_high": 0.351},
+...         "B": {"n": 1000, "label_rate": 0.12, "logloss": 0.35, "logloss_low": 0.319, "logloss_high": 0.381},
 ...     },
 ...     "comparisons": [{"a": "A", "b": "B", "significant": False,
 ...                      "label_rate": {"estimate": 0.02, "low": -0.0075, "high": 0.0475},
@@ -23,8 +23,8 @@ B    1000      0.1200    0.3500  [0.3190, 0.3810]
 a vs b  label rate b - a            log loss b - a              significant
 A vs B  +0.0200 [-0.0075, +0.0475]  +0.0300 [-0.0139, +0.0739]  no
 
-The per-arm interval is the t interval of the mean, ``logloss +/- t(0.975, n - 1) * sqrt(variance / n)``
-(here 1.9623 * sqrt(0.25 / 1000) = 0.0310); see :func:`logloss_interval` for the fields it reads.
+The per-arm interval is the learner's (``logloss_low``, ``logloss_high``), computed over buckets of users by
+:mod:`models.significance`: an interval over examples would be too narrow, as one user's examples correlate.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import json
 import math
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -60,53 +60,22 @@ class ReportUnavailable(RuntimeError):
     """Neither the learner nor the ``metrics`` topic has a report; the message says how to get one."""
 
 
-def _t_quantile(q: float, df: float) -> float:
-    from scipy.special import stdtrit  # scipy comes with river; imported only when a report is made
-
-    return float(stdtrit(df, q))
-
-
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)
 
 
-def logloss_interval(arm: Mapping[str, Any], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
-    """The ``confidence`` interval of an arm's mean log loss, or ``None`` when the entry cannot give one.
+def logloss_interval(arm: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The learner's interval of an arm's mean log loss, or ``None`` when it has none yet (too few users).
 
-    Read, in this order: an interval the learner computed (``logloss_ci`` as ``[low, high]`` or
-    ``{"low", "high"}``, or ``logloss_low`` and ``logloss_high``); else the spread of the per-example loss
-    (``logloss_variance``, the sample variance, or ``logloss_sd``, or ``loss_m2``, the sum of squared
-    deviations) with ``n`` >= 2, for the t interval of the mean.
-
-    >>> logloss_interval({"n": 5, "logloss": 1.0, "loss_m2": 4.0})  # var 1, t(0.975, 4) = 2.776
-    (-0.241..., 2.241...)
-    >>> logloss_interval({"n": 5, "logloss": 1.0, "logloss_ci": [0.8, 1.2]})
+    >>> logloss_interval({"n": 5, "logloss": 1.0, "logloss_low": 0.8, "logloss_high": 1.2})
     (0.8, 1.2)
-    >>> logloss_interval({"n": 1, "logloss": 1.0, "logloss_variance": 0.0}) is None
+    >>> logloss_interval({"n": 1, "logloss": 1.0, "logloss_low": None, "logloss_high": None}) is None
     True
     """
-    ci = arm.get("logloss_ci")
-    if isinstance(ci, Mapping):
-        ci = (ci.get("low"), ci.get("high"))
-    if not isinstance(ci, Sequence) or isinstance(ci, str) or len(ci) != 2:
-        ci = (arm.get("logloss_low"), arm.get("logloss_high"))
-    low, high = _number(ci[0]), _number(ci[1])
-    if low is not None and high is not None:
-        return low, high
-    n, mean = _number(arm.get("n")), _number(arm.get("logloss"))
-    if n is None or mean is None or n < 2:
-        return None
-    variance = _number(arm.get("logloss_variance"))
-    if variance is None:
-        sd = _number(arm.get("logloss_sd"))
-        m2 = _number(arm.get("loss_m2"))
-        variance = sd * sd if sd is not None else (m2 / (n - 1) if m2 is not None else None)
-    if variance is None or variance < 0:
-        return None
-    half = _t_quantile(0.5 + confidence / 2.0, n - 1) * math.sqrt(variance / n)
-    return mean - half, mean + half
+    low, high = _number(arm.get("logloss_low")), _number(arm.get("logloss_high"))
+    return (low, high) if low is not None and high is not None else None
 
 
 def _fixed(value: Any, signed: bool = False) -> str:

@@ -26,7 +26,7 @@ class Source:
     key: bytes | None = None
 
 
-def _text_or_base64(raw: bytes) -> tuple[str, str]:
+def text_or_base64(raw: bytes) -> tuple[str, str]:
     try:
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -34,8 +34,8 @@ def _text_or_base64(raw: bytes) -> tuple[str, str]:
 
 
 def dead_letter_record(raw: bytes, error: str, code: str, source: Source) -> bytes:
-    raw_text, encoding = _text_or_base64(raw)
-    key = None if source.key is None else _text_or_base64(source.key)[0]
+    raw_text, encoding = text_or_base64(raw)
+    key = None if source.key is None else text_or_base64(source.key)[0]
     return orjson.dumps({
         "raw": raw_text,
         "raw_encoding": encoding,

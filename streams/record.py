@@ -35,7 +35,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from streams.admin import BrokerUnreachable, ping
-from streams.deadletter import _text_or_base64
+from streams.deadletter import text_or_base64
 from streams.eventfile import PathLike, read_events, write_events
 
 __all__ = ["Recorded", "UnknownTopic", "is_recording", "parse_line", "read_recording", "record_topic",
@@ -89,7 +89,7 @@ class Recorded:
 
 
 def _encode(raw: bytes | None) -> tuple[str | None, str | None]:
-    return (None, None) if raw is None else _text_or_base64(raw)
+    return (None, None) if raw is None else text_or_base64(raw)
 
 
 def _decode(text: Any, encoding: Any, what: str) -> bytes | None:

@@ -37,6 +37,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.metrics import exact_auc
+
 Event = dict[str, Any]
 
 WEIGHTS = {"viewed": 1.0, "carted": 0.9, "affinity": 1.8, "price_z": -0.45, "position": -0.12}
@@ -85,31 +87,6 @@ def sigmoid(z: float) -> float:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)
     return e / (1.0 + e)
-
-
-def exact_auc(scores: list[float], labels: list[int]) -> float:
-    """ROC AUC by ranks (Mann-Whitney), ties counted 0.5; ``nan`` without both classes.
-
-    >>> exact_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
-    0.75
-    >>> exact_auc([0.5, 0.5, 0.5], [0, 1, 1])
-    0.5
-    """
-    order = sorted(range(len(scores)), key=scores.__getitem__)
-    positives = sum(labels)
-    negatives = len(labels) - positives
-    if positives == 0 or negatives == 0:
-        return math.nan
-    rank_sum = 0.0
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
-            j += 1
-        mid_rank = (i + j) / 2 + 1  # ranks are 1-based; tied scores share their mean rank
-        rank_sum += mid_rank * sum(labels[order[k]] for k in range(i, j + 1))
-        i = j + 1
-    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
 
 
 def log_loss(probs: list[float], labels: list[int], eps: float = 1e-15) -> float:

@@ -15,8 +15,6 @@ from streams.settings import TOPIC_NAMES, Settings
 
 # Topics keyed by user_id share the events topic's partition count, so a user's records stay together.
 USER_KEYED = frozenset({"events", "scores", "feature-log"})
-# One partition keeps one order: the learner must see examples in a single, replayable order.
-SINGLE_PARTITION = frozenset({"examples", "model-snapshots", "metrics", "dead-letter"})
 COMPACTED = frozenset({"model-snapshots"})
 
 
@@ -33,6 +31,7 @@ MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
 
 
 def spec_for(settings: Settings, logical: str) -> TopicSpec:
+    # The others get one partition: one order, so the learner sees examples in a single, replayable order.
     partitions = settings.partitions if logical in USER_KEYED else 1
     config = {"cleanup.policy": "compact"} if logical in COMPACTED else {}
     if logical == "model-snapshots":

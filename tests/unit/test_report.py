@@ -12,9 +12,9 @@ REPORT = {
     "models": {"prod": {}, "baseline": {}},
     "tripwire": {"alert": True, "reason": "logloss 0.33 does not beat the baseline 0.32 by at least 0"},
     "experiment": {
-        # t(0.975, 99) = 1.98422; half width = 1.98422 * sqrt(0.04 / 100) = 0.039684
-        "A": {"n": 100, "label_rate": 0.1, "logloss": 0.3, "logloss_variance": 0.04},
-        "B": {"n": 50, "label_rate": 0.14, "logloss": 0.33, "logloss_ci": {"low": 0.25, "high": 0.41}},
+        # The learner's intervals, over buckets of users (models.significance).
+        "A": {"n": 100, "label_rate": 0.1, "logloss": 0.3, "logloss_low": 0.2603, "logloss_high": 0.3397},
+        "B": {"n": 50, "label_rate": 0.14, "logloss": 0.33, "logloss_low": 0.25, "logloss_high": 0.41},
         "C": {"n": 0, "label_rate": None, "logloss": None},
     },
     "comparisons": [
@@ -50,18 +50,11 @@ def test_a_report_without_experiment_data_says_so():
     ]
 
 
-def test_logloss_interval_from_each_kind_of_field():
-    assert logloss_interval({"n": 100, "logloss": 0.3, "logloss_variance": 0.04}) == pytest.approx(
-        (0.3 - 0.039684, 0.3 + 0.039684), abs=1e-6)
-    assert logloss_interval({"n": 100, "logloss": 0.3, "logloss_sd": 0.2}) == pytest.approx(
-        (0.3 - 0.039684, 0.3 + 0.039684), abs=1e-6)
-    # loss_m2 = variance * (n - 1) = 0.04 * 99
-    assert logloss_interval({"n": 100, "logloss": 0.3, "loss_m2": 3.96}) == pytest.approx(
-        (0.3 - 0.039684, 0.3 + 0.039684), abs=1e-6)
+def test_logloss_interval_is_the_learners_or_none():
     assert logloss_interval({"n": 9, "logloss": 1.0, "logloss_low": 0.5, "logloss_high": 1.5}) == (0.5, 1.5)
-    assert logloss_interval({"n": 9, "logloss": 1.0, "logloss_ci": [0.5, 1.5]}) == (0.5, 1.5)
-    assert logloss_interval({"n": 9, "logloss": 1.0}) is None  # no spread: no interval
-    assert logloss_interval({"n": 9, "logloss": None, "logloss_variance": 1.0}) is None
+    assert logloss_interval({"n": 9, "logloss": 1.0, "logloss_low": 0.5, "logloss_high": None}) is None
+    # A per-example spread is not turned into an interval: one user's examples are not independent.
+    assert logloss_interval({"n": 100, "logloss": 0.3, "logloss_variance": 0.04}) is None
 
 
 class _Learner(http.server.BaseHTTPRequestHandler):
