@@ -25,6 +25,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,7 @@ from streams.deadletter import Source, dead_letter_record
 from streams.events import Event, InvalidEvent, Request, decode_event
 from streams.labels import LabelJoin
 from streams.settings import Settings
+from streams.timings import StageTimings
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +141,9 @@ class Processor:
         self.features = features
         self.scorer = scorer
         self.counters = counters or Counters()
+        self.timings = StageTimings()
+        """Seconds per event spent in each stage: ``decode``, ``label_join``, ``features``, ``score``,
+        ``update`` (the state after the event), and ``event`` (all of process_one)."""
         self.max_ts: dict[int, float] = {}
         """Newest event time seen per input partition: the partition's watermark before lateness."""
         window = settings.click_window if settings.label == "click" else settings.conversion_window
@@ -152,18 +157,29 @@ class Processor:
 
     def process_one(self, raw: bytes, source: Source, states: StateCache) -> list[Output]:
         """Outputs for one raw input record. Never raises: what cannot be processed is dead-lettered."""
+        start = time.perf_counter()
+        try:
+            return self._process_one(raw, source, states, start)
+        finally:
+            self.timings.observe("event", time.perf_counter() - start)
+
+    def _process_one(self, raw: bytes, source: Source, states: StateCache, start: float) -> list[Output]:
         self.counters.inc("events_in")
         try:
             event = decode_event(raw, key=source.key, max_candidates=self.settings.max_candidates)
         except InvalidEvent as exc:
             return [self._dead_letter(raw, exc.reason, exc.code, source)]
+        finally:
+            self.timings.observe("decode", time.perf_counter() - start)
         newest = self.max_ts.get(source.partition)
         if newest is None or event.ts > newest:
             self.max_ts[source.partition] = event.ts
         elif event.ts < newest - self.settings.allowed_lateness:
             self.counters.inc("events_late")
         # Windows that close under the new watermark close first: the event may expire its own user.
+        started = time.perf_counter()
         closed = self.close_due(source.partition, states)
+        self.timings.observe("label_join", time.perf_counter() - started)
         before = states.snapshot(event.user_id)
         try:
             return closed + self._apply(event, raw, source, states)
@@ -185,10 +201,14 @@ class Processor:
         if isinstance(event, Request):
             outputs = self._score(event, state, states, source.partition)
         elif LabelJoin.is_label(event, self.settings.label):
+            started = time.perf_counter()
             outputs = self._label(event, state, states, raw, source)
+            self.timings.observe("label_join", time.perf_counter() - started)
         else:
             outputs = []
+        started = time.perf_counter()
         self.features.update(state, event, position)
+        self.timings.observe("update", time.perf_counter() - started)
         states.mark_dirty(event.user_id)
         return outputs
 
@@ -234,8 +254,12 @@ class Processor:
         return Output("examples", str(example["request_id"]).encode(), orjson.dumps(example))
 
     def _score(self, request: Request, state: UserState, states: StateCache, partition: int) -> list[Output]:
+        started = time.perf_counter()
         vectors = self.features.vectors(state, request)
+        scoring = time.perf_counter()
+        self.timings.observe("features", scoring - started)
         scored = self.scorer.score_one(request.user_id, vectors)
+        self.timings.observe("score", time.perf_counter() - scoring)
         key = request.user_id.encode()
         item_ids = [c.item_id for c in request.candidates]
         score_record = {
@@ -258,9 +282,11 @@ class Processor:
             "schema": self.features.fingerprint,
         }
         self.counters.inc("requests_scored")
+        started = time.perf_counter()
         evicted = self.labels.add_request(state, states.pending, request, vectors=vectors, scores=scored.per_model,
                                           arm=scored.arm, served_model=scored.model, versions=self.scorer.versions,
                                           schema=self.features.fingerprint)
+        self.timings.observe("label_join", time.perf_counter() - started)
         if evicted:
             self.counters.inc("requests_evicted", len({e["request_id"] for e in evicted}))
         deadline = request.ts + self.labels.window

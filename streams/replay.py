@@ -66,6 +66,10 @@ class ReplayDriver:
         self.position += 1
 
     def _store(self, states: StateCache) -> None:
+        with self.processor.timings.stage("state_write"):
+            self._write(states)
+
+    def _write(self, states: StateCache) -> None:
         for request_id, blob in states.pending.dirty():
             if blob is None:
                 self.pending.pop(request_id, None)
@@ -81,10 +85,12 @@ class ReplayDriver:
             else:
                 self.sink(out)
             if self.learner is not None and out.topic == "examples":
-                self.learner.learn_one(orjson.loads(out.value))
+                with self.processor.timings.stage("learn"):
+                    self.learner.learn_one(orjson.loads(out.value))
                 if self.learner.due_snapshot():
-                    for name, blob in self.learner.snapshots(checkpoint=False):
-                        self.feed.apply_one(name, blob)
+                    with self.processor.timings.stage("snapshot"):
+                        for name, blob in self.learner.snapshots(checkpoint=False):
+                            self.feed.apply_one(name, blob)
 
     def pipe_all(self, events: Iterable[dict[str, Any] | bytes]) -> None:
         for event in events:
