@@ -8,9 +8,7 @@ reserves for them, so no real arm can collide with it).
 >>> text = prometheus({"examples": 3, "duplicates": 1, "rejected": 0, "snapshots": {"prod": 2},
 ...                    "models": {}, "tripwire": {"alert": True, "prod": 0.7, "baseline": 0.5},
 ...                    "experiment": {}, "comparisons": []})
->>> print("\\n".join(line for line in text.splitlines() if "duplicates" in line or "tripwire_alert" in line))
-# HELP streamscore_tripwire_alert 1 when the production model is no better than the baseline on recent data.
-# TYPE streamscore_tripwire_alert gauge
+>>> print("\\n".join(line for line in text.splitlines() if "duplicates" in line or "_tripwire_alert{" in line))
 streamscore_tripwire_alert{model="prod"} 1
 # HELP streamscore_learner_duplicates_total Redelivered examples the learner skipped.
 # TYPE streamscore_learner_duplicates_total counter
@@ -26,7 +24,7 @@ from typing import Any
 
 from models.metrics import ALL_ARMS
 
-__all__ = ["CONTENT_TYPE", "format_value", "prometheus"]
+__all__ = ["CONTENT_TYPE", "family", "format_value", "histogram_family", "prometheus"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -62,7 +60,7 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _family(name: str, kind: str, help_text: str, samples: list[Sample]) -> Iterator[str]:
+def family(name: str, kind: str, help_text: str, samples: list[Sample]) -> Iterator[str]:
     yield f"# HELP {name} {help_text}"
     yield f"# TYPE {name} {kind}"
     for labels, value in samples:
@@ -70,6 +68,20 @@ def _family(name: str, kind: str, help_text: str, samples: list[Sample]) -> Iter
             continue
         rendered = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
         yield f"{name}{{{rendered}}} {format_value(value)}" if rendered else f"{name} {format_value(value)}"
+
+
+def histogram_family(name: str, help_text: str, histograms: list[tuple[dict[str, str], Any]]) -> Iterator[str]:
+    """A histogram family from ``(labels, LatencyHistogram-like)`` pairs: anything with ``cumulative()``
+    (``(upper bound, count)`` pairs ending with infinity), ``sum`` and ``count``."""
+    yield f"# HELP {name} {help_text}"
+    yield f"# TYPE {name} histogram"
+    for labels, histogram in histograms:
+        rendered = "".join(f'{k}="{_escape(str(v))}",' for k, v in labels.items())
+        for bound, count in histogram.cumulative():
+            yield f'{name}_bucket{{{rendered}le="{format_value(float(bound))}"}} {count}'
+        plain = "{" + rendered.rstrip(",") + "}" if rendered else ""
+        yield f"{name}_sum{plain} {format_value(float(histogram.sum))}"
+        yield f"{name}_count{plain} {histogram.count}"
 
 
 def _per_model(models: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -88,37 +100,41 @@ def prometheus(report: Mapping[str, Any]) -> str:
     for key, name, help_text in _MODEL_GAUGES:
         samples = [({"model": model, "arm": arm, "window": window}, r[window].get(key))
                    for model, arm, r in rows for window in _WINDOWS]
-        lines += _family(name, "gauge", help_text, samples)
-    lines += _family("streamscore_model_examples_total", "counter",
+        lines += family(name, "gauge", help_text, samples)
+    lines += family("streamscore_model_examples_total", "counter",
                      "Examples the model's metrics counted since the start.",
                      [({"model": model, "arm": arm}, r["cumulative"]["n"]) for model, arm, r in rows])
-    lines += _family("streamscore_model_recent_examples", "gauge",
+    lines += family("streamscore_model_recent_examples", "gauge",
                      "Examples in the model's recent window.",
                      [({"model": model, "arm": arm}, r["recent"]["n"]) for model, arm, r in rows])
     tripwire = report.get("tripwire", {})
-    lines += _family("streamscore_tripwire_alert", "gauge",
+    lines += family("streamscore_tripwire_alert", "gauge",
                      "1 when the production model is no better than the baseline on recent data.",
                      [({"model": "prod"}, bool(tripwire.get("alert")))])
-    lines += _family("streamscore_tripwire_value", "gauge",
+    lines += family("streamscore_arm_tripwire_alert", "gauge",
+                    "1 when the model an arm serves is no better than the baseline on that arm's recent data.",
+                    [({"arm": arm, "model": t.get("model", "")}, bool(t.get("alert")))
+                     for arm, t in tripwire.get("arms", {}).items()])
+    lines += family("streamscore_tripwire_value", "gauge",
                      "The recent metric the tripwire compares, per side.",
                      [({"model": side}, tripwire.get(side)) for side in ("prod", "baseline")])
     experiment = report.get("experiment", {})
-    lines += _family("streamscore_experiment_examples_total", "counter", "Examples served by the arm.",
+    lines += family("streamscore_experiment_examples_total", "counter", "Examples served by the arm.",
                      [({"arm": arm}, e["n"]) for arm, e in experiment.items()])
-    lines += _family("streamscore_experiment_label_rate", "gauge", "Share of positive examples in the arm.",
+    lines += family("streamscore_experiment_label_rate", "gauge", "Share of positive examples in the arm.",
                      [({"arm": arm}, e["label_rate"]) for arm, e in experiment.items()])
-    lines += _family("streamscore_experiment_logloss", "gauge", "Mean log loss of the scores the arm served.",
+    lines += family("streamscore_experiment_logloss", "gauge", "Mean log loss of the scores the arm served.",
                      [({"arm": arm}, e["logloss"]) for arm, e in experiment.items()])
-    lines += _family("streamscore_experiment_significant", "gauge",
+    lines += family("streamscore_experiment_significant", "gauge",
                      "1 when a confidence interval of arm b minus arm a excludes 0.",
                      [({"a": c["a"], "b": c["b"]}, bool(c["significant"])) for c in report.get("comparisons", [])])
-    lines += _family("streamscore_learner_examples_total", "counter", "Distinct examples the learner learned.",
+    lines += family("streamscore_learner_examples_total", "counter", "Distinct examples the learner learned.",
                      [({}, report.get("examples"))])
-    lines += _family("streamscore_learner_duplicates_total", "counter", "Redelivered examples the learner skipped.",
+    lines += family("streamscore_learner_duplicates_total", "counter", "Redelivered examples the learner skipped.",
                      [({}, report.get("duplicates"))])
-    lines += _family("streamscore_learner_rejected_total", "counter", "Malformed example records the learner skipped.",
+    lines += family("streamscore_learner_rejected_total", "counter", "Malformed example records the learner skipped.",
                      [({}, report.get("rejected"))])
-    lines += _family("streamscore_snapshots_published_total", "counter",
+    lines += family("streamscore_snapshots_published_total", "counter",
                      "Snapshot rounds of the model (its newest version).",
                      [({"model": model}, version) for model, version in report.get("snapshots", {}).items()])
     return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
 from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,18 +22,22 @@ from typing import Any
 
 import faust
 from faust.streams import _current_event
-from faust.types import EventT, TopicT
+from faust.types import TP, EventT, TopicT
 
 from features.featureset import LAST_TS
 from features.state import decode_state
+from models.prometheus import CONTENT_TYPE
 from streams.deadletter import Source
 from streams.expiry import FAUST_KEY_PREFIX, ExpirySweeper, expired_users
 from streams.labels import PENDING
 from streams.membership import current_member_id, record_member
+from streams.metrics_feed import LearnerReports, register_metrics_feed
 from streams.processor import Processor, StateCache
 from streams.settings import TOPIC_NAMES, Settings
 from streams.snapshot_feed import register_snapshot_feed
+from streams.telemetry import WorkerTelemetry
 from streams.topics import spec_for
+from streams.worker_metrics import worker_prometheus
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,9 @@ class StreamApp:
     user_state: Any  # faust.Table
     pending: Any  # faust.Table
     sweeper: ExpirySweeper
+    telemetry: WorkerTelemetry
+    reports: LearnerReports
+    """The learner's reports, followed from the ``metrics`` topic."""
     indexed_partitions: set[int] = field(default_factory=set)
     """Partitions whose waiting requests are in the processor's deadline index."""
 
@@ -104,13 +112,15 @@ def create_app(settings: Settings, processor: Processor | None = None) -> Stream
     pending = _bytes_table(app, settings, PENDING_TABLE,
                            "Scored requests waiting for their labels (vectors and scores served), by request id.")
     stream_app = StreamApp(app, settings, processor, topics, user_state, pending,
-                           ExpirySweeper(settings.expiry_sweep_every))
+                           ExpirySweeper(settings.expiry_sweep_every),
+                           WorkerTelemetry(processor.counters, processor.timings), LearnerReports())
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's stub wants a positional signal
     async def forget_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         for tp in revoked:
             if tp.topic == settings.topic("events"):
                 stream_app.indexed_partitions.discard(tp.partition)
+                stream_app.telemetry.lag.pop(tp.partition, None)
                 processor.forget_partition(tp.partition)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # mode's stub wants a positional signal
@@ -121,6 +131,7 @@ def create_app(settings: Settings, processor: Processor | None = None) -> Stream
 
     _register_score_agent(stream_app)
     register_snapshot_feed(stream_app)
+    register_metrics_feed(stream_app, stream_app.reports)
     _register_views(stream_app)
     return stream_app
 
@@ -148,7 +159,10 @@ async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
     """
     deliveries = []
     send = partial(_send, sa)
+    telemetry = sa.telemetry
     writes: list[tuple[EventT, StateCache]] = []
+    scored_at: list[float] = []
+    """Produce times (record timestamps) of the batch's scored requests, for the event-to-score latency."""
     by_partition = sorted(events, key=lambda e: e.message.partition)  # stable: keeps offset order
     for partition, group_iter in groupby(by_partition, key=lambda e: e.message.partition):
         group = list(group_iter)
@@ -161,8 +175,16 @@ async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
                 source = Source(message.topic, message.partition, message.offset, message.key or b"")
                 for out in sa.processor.process_one(message.value or b"", source, states):
                     deliveries.append(await send(out.topic, out.key, out.value))
+                    telemetry.observe_output(out.topic, out.value)
+                    if out.topic == "scores":
+                        scored_at.append(message.timestamp)
         writes.append((group[-1], states))
-    await asyncio.gather(*deliveries)
+    with telemetry.timings.stage("deliver"):
+        await asyncio.gather(*deliveries)
+    delivered = time.time()
+    for produced in scored_at:
+        telemetry.event_to_score.observe(max(0.0, delivered - produced))
+    started = time.perf_counter()
     for partition_event, written in writes:
         with partition_context(partition_event):
             # Waiting requests before the users that index them: a crash between the two leaves the user's
@@ -182,7 +204,22 @@ async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
                 except Exception:  # maintenance: a failed sweep is retried at the next one, scoring goes on
                     log.exception("sweeping expired users of partition %s failed", partition)
                     sa.processor.counters.inc("sweep_errors")
+    telemetry.timings.observe("state_write", time.perf_counter() - started)
+    for partition_event, _ in writes:
+        _record_lag(sa, partition_event)
+    telemetry.sample_throughput()
     return len(events)
+
+
+def _record_lag(sa: StreamApp, last: EventT) -> None:
+    """Messages behind the partition's end after ``last``, from the highwater the consumer's last fetch saw."""
+    message = last.message
+    try:
+        highwater = sa.app.consumer.highwater(TP(message.topic, message.partition))
+    except Exception:  # no fetch yet, or the partition was just revoked: no figure rather than a wrong one
+        return
+    if highwater is not None:
+        sa.telemetry.lag[message.partition] = max(0, highwater - message.offset - 1)
 
 
 async def _send(sa: StreamApp, logical_topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
@@ -232,10 +269,35 @@ def _register_score_agent(sa: StreamApp) -> None:
             await process_batch(sa, events)
 
 
+def dashboard_snapshot(sa: StreamApp) -> dict[str, Any]:
+    """What the dashboard and ``streamscore top`` draw: the worker's telemetry and the learner's reports."""
+    settings = sa.settings
+    return {
+        **sa.telemetry.snapshot(),
+        "worker": {"app_id": settings.app_id, "bootstrap": settings.bootstrap,
+                   "partitions": sorted(tp.partition for tp in sa.app.assignor.assigned_actives()
+                                        if tp.topic == settings.topic("events")),
+                   "web": f"http://{settings.web_host}:{settings.web_port}",
+                   "learner_web": f"http://{settings.web_host}:{settings.learner_web_port}"},
+        "models": dict(sa.processor.scorer.versions),
+        "learner": sa.reports.snapshot(),
+    }
+
+
 def _register_views(sa: StreamApp) -> None:
     @sa.app.page("/counters/")
     async def counters(web: Any, request: Any) -> Any:
         return web.json(sa.processor.counters.snapshot())
+
+    @sa.app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        learner = sa.reports.latest
+        text = worker_prometheus(sa.telemetry, sa.processor.scorer.versions, learner)
+        return web.bytes(text.encode(), headers={"Content-Type": CONTENT_TYPE})
+
+    @sa.app.page("/dashboard/data.json")
+    async def dashboard_data(web: Any, request: Any) -> Any:
+        return web.json(dashboard_snapshot(sa))
 
     @sa.app.page("/users/{user_id}/")
     class UserFeatures(faust.web.View):

@@ -23,15 +23,13 @@ runs that inside a faust worker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any, Literal
-
-from aiokafka import AIOKafkaConsumer
 
 from models.scorer import LiveModel, Scorer
 from models.snapshots import SnapshotRejected, load_snapshot
 from streams.counters import Counters
+from streams.follow import follow_topic
 
 if TYPE_CHECKING:  # streams.app imports this module to register the feed
     from streams.app import StreamApp
@@ -42,10 +40,6 @@ log = logging.getLogger(__name__)
 
 Outcome = Literal["swapped", "stale", "refused", "ignored"]
 
-POLL_SECONDS = 0.25
-"""Longest wait for records before the stop event is looked at again: the bound on a clean shutdown's delay."""
-RETRY_SECONDS = 2.0
-"""Pause before reconnecting after the consumer failed (broker down, topic deleted, ...)."""
 
 
 class SnapshotFeed:
@@ -102,47 +96,10 @@ class SnapshotFeed:
 
 
 async def follow_snapshots(bootstrap: str, topic: str, feed: SnapshotFeed, stop: asyncio.Event) -> None:
-    """Apply every record of ``topic`` to ``feed``, from the beginning, until ``stop`` is set.
-
-    A plain consumer **without a consumer group**: a group would hand the topic's partition to one worker
-    only, and every worker must see every snapshot. Nothing is committed; each start reads the compacted
-    topic from the beginning, which costs one snapshot per model, and the versions make re-reads harmless.
-
-    Never raises on broker trouble (a faust worker crashes when one of its tasks raises, and scoring matters
-    more than fresh models): the error is logged, counted in ``snapshot_feed_errors``, and the consumer
-    reconnects after :data:`RETRY_SECONDS`. Returns once ``stop`` is set, or raises ``CancelledError`` when
-    cancelled; either way the consumer is closed.
-    """
-    while not stop.is_set():
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            # Snapshots are a few hundred KB at most; one per fetch is plenty, but allow large models.
-            max_partition_fetch_bytes=64 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
-        )
-        try:
-            await consumer.start()
-            # Without a group, subscribe() assigns every partition of the topic, including ones that appear
-            # later (aiokafka's NoGroupCoordinator), and the reset policy starts them at the beginning.
-            consumer.subscribe([topic])
-            while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=int(POLL_SECONDS * 1000))
-                for records in batches.values():
-                    for record in records:
-                        feed.apply_one(record.key, record.value or b"")
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("reading %s failed; retrying in %s s", topic, RETRY_SECONDS)
-            feed.counters.inc("snapshot_feed_errors")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), RETRY_SECONDS)
-        finally:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
+    """Apply every record of ``topic`` to ``feed``, from the beginning, until ``stop`` is set (every worker
+    reads every snapshot: see :func:`~streams.follow.follow_topic`; errors count in ``snapshot_feed_errors``)."""
+    await follow_topic(bootstrap, topic, lambda record: feed.apply_one(record.key, record.value or b""), stop,
+                       feed.counters, "snapshot_feed_errors")
 
 
 def register_snapshot_feed(stream_app: StreamApp) -> SnapshotFeed:

@@ -36,8 +36,9 @@ def settings_factory(broker: BrokerUnderTest, tmp_path: Path) -> Callable[..., S
 def worker_factory(tmp_path: Path) -> Iterator[Callable[[Settings], WorkerProcess]]:
     started: list[WorkerProcess] = []
 
-    def factory(settings: Settings, name: str = "worker") -> WorkerProcess:
-        worker = WorkerProcess(settings, tmp_path / f"{name}-{len(started)}.log")
+    def factory(settings: Settings, name: str = "worker", command: str = "worker") -> WorkerProcess:
+        """A ``streamscore <command>`` process (``worker`` or ``learner``), stopped at the test's end."""
+        worker = WorkerProcess(settings, tmp_path / f"{name}-{len(started)}.log", command)
         started.append(worker)
         return worker
 
