@@ -21,7 +21,7 @@ from streams.admin import BrokerUnreachable, TopicMismatch, create_topics, ping
 from streams.broker import KINDS, BrokerError, local_broker
 from streams.membership import DataDirInUse, release_previous_member
 from streams.progress import Progress
-from streams.settings import TOPIC_NAMES, Settings, SettingsError, load_settings
+from streams.settings import TOPIC_NAMES, Settings, SettingsError, flag_assignments, resolve_settings, show_settings
 from streams.topics import topic_specs
 
 
@@ -190,10 +190,33 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
                     broker_kind=args.kind)
 
 
+def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
+    rows = show_settings(settings, args.setting_sources)
+    width = max(len(name) for name, _, _ in rows)
+    value_width = min(48, max(len(value) for _, value, _ in rows))
+    for name, value, source in rows:
+        print(f"{name:<{width}}  {value:<{value_width}}  {source}")
+    return 0
+
+
+def cmd_top(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.top import run_top
+
+    url = f"http://{settings.web_host}:{settings.web_port}/dashboard/data.json"
+    try:
+        return run_top(url, args.interval, args.once)
+    except (urllib.error.URLError, OSError) as exc:
+        raise UsageError(f"no worker answers at {url} ({exc}); start one with `streamscore worker`, or set "
+                         "STREAMSCORE_WEB_HOST/STREAMSCORE_WEB_PORT to a running worker's") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamscore", description=__doc__.splitlines()[0])
     parser.add_argument("--log-level", default=None, help="debug, info, warning (default: settings)")
     parser.add_argument("--config", default=None, help="a TOML file of settings (file < environment < flags)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting (names as in the TOML file, e.g. --set partitions=8); wins over the "
+                             "environment and the file; repeatable")
     sub = parser.add_subparsers(dest="command", required=True)
 
     broker = sub.add_parser("broker", help="run a local Kafka-protocol broker on 127.0.0.1")
@@ -256,6 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--out", required=True, help="FILE.jsonl.gz; the truth goes to FILE.truth.json")
     simulate.set_defaults(func=cmd_simulate)
 
+    config = sub.add_parser("config", help="the effective settings and where each value came from")
+    config.add_argument("action", choices=["show"])
+    config.set_defaults(func=cmd_config)
+
+    top = sub.add_parser("top", help="a refreshing table of a worker's numbers and the learner's verdict")
+    top.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
+    top.add_argument("--once", action="store_true", help="print one screen and exit")
+    top.set_defaults(func=cmd_top)
+
     demo = sub.add_parser("demo", help="broker + topics + worker + a synthetic stream; prints scores")
     demo.add_argument("--users", type=int, default=300)
     demo.add_argument("--events", type=int, default=10000)
@@ -272,7 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Path(config_arg) if config_arg else None
         # Offline commands speak in their summary line; a replay's hundreds of model swaps are not news.
         log_level = args.log_level or ("warning" if args.command == "replay" else None)
-        settings = load_settings(None, config, **({"log_level": log_level} if log_level else {}))
+        settings, args.setting_sources = resolve_settings(
+            None, config, flag_assignments(args.set), **({"log_level": log_level} if log_level else {}))
         logging.basicConfig(level=settings.log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         # aiokafka logs every failed connection attempt; our own one-line error says it better.

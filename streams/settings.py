@@ -172,39 +172,109 @@ def read_config_file(path: Path) -> dict[str, str]:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise SettingsError(f"config file {path}: {exc}") from None
-    known = {f.name for f in dataclasses.fields(Settings)} - {"topic_overrides"}
-    topics = {"topic_" + t.replace("-", "_") for t in TOPIC_NAMES}
-    unknown = sorted(set(data) - known - topics)
-    if unknown:
-        raise SettingsError(f"config file {path}: unknown setting(s) {', '.join(unknown)}; "
-                            f"known: {', '.join(sorted(known))}")
+    _check_known(list(data), f"config file {path}")
     return {_env_name(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in data.items()}
 
 
-def load_settings(env: Mapping[str, str] | None = None, config_file: Path | None = None,
-                  **overrides: Any) -> Settings:
-    """Settings from defaults, then a TOML ``config_file``, then ``STREAMSCORE_*`` variables of ``env``, then
-    keyword overrides (e.g. command-line flags): each one wins over the ones before it."""
-    env = os.environ if env is None else env
+def flag_assignments(assignments: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``--set name=value`` flags (names as in the TOML file) as the ``STREAMSCORE_*`` variables they stand for.
+
+    >>> flag_assignments(["partitions=8", "label=conversion"])
+    {'STREAMSCORE_PARTITIONS': '8', 'STREAMSCORE_LABEL': 'conversion'}
+    >>> flag_assignments(["partitions"])
+    Traceback (most recent call last):
+    ...
+    streams.settings.SettingsError: --set partitions: expected name=value, e.g. --set partitions=8
+    """
+    out: dict[str, str] = {}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        name = name.strip().lower().replace("-", "_")
+        if not sep or not name:
+            raise SettingsError(f"--set {assignment}: expected name=value, e.g. --set partitions=8")
+        _check_known([name], f"--set {assignment}")
+        out[_env_name(name)] = value
+    return out
+
+
+def _known_names() -> tuple[set[str], set[str]]:
+    """(field names, topic override names) a file or a flag may set."""
+    return ({f.name for f in dataclasses.fields(Settings)} - {"topic_overrides"},
+            {"topic_" + t.replace("-", "_") for t in TOPIC_NAMES})
+
+
+def _check_known(names: list[str], where: str) -> None:
+    fields, topics = _known_names()
+    unknown = sorted(set(names) - fields - topics)
+    if unknown:
+        raise SettingsError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
+
+
+def _layers(env: Mapping[str, str], config_file: Path | None,
+            flags: Mapping[str, str] | None) -> tuple[dict[str, str], dict[str, str]]:
+    """The winning raw value of every ``STREAMSCORE_*`` name set anywhere, and where it came from."""
+    raw: dict[str, str] = {}
+    source: dict[str, str] = {}
+    layers: list[tuple[Mapping[str, str], str]] = []
     if config_file is not None:
-        env = {**read_config_file(config_file), **env}
+        layers.append((read_config_file(config_file), f"file {config_file}"))
+    layers += [(env, "environment"), (flags or {}, "flag --set")]
+    for values, where in layers:
+        for name, value in values.items():
+            if name.startswith(ENV_PREFIX):
+                raw[name], source[name] = value, where
+    return raw, source
+
+
+def load_settings(env: Mapping[str, str] | None = None, config_file: Path | None = None,
+                  flags: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from defaults, then a TOML ``config_file``, then ``STREAMSCORE_*`` variables of ``env``, then
+    ``flags`` (``--set``, see :func:`flag_assignments`), then keyword overrides: each one wins over the ones
+    before it."""
+    return resolve_settings(env, config_file, flags, **overrides)[0]
+
+
+def resolve_settings(env: Mapping[str, str] | None = None, config_file: Path | None = None,
+                     flags: Mapping[str, str] | None = None,
+                     **overrides: Any) -> tuple[Settings, dict[str, str]]:
+    """:func:`load_settings`, and where each field's value came from (``default``, ``file PATH``,
+    ``environment``, ``flag --set``, ``command line``), for ``streamscore config show``.
+
+    >>> settings, sources = resolve_settings({"STREAMSCORE_PARTITIONS": "8"}, flags={"STREAMSCORE_PARTITIONS": "6"})
+    >>> settings.partitions, sources["partitions"], sources["app_id"]
+    (6, 'flag --set', 'default')
+    """
+    raw, source = _layers(os.environ if env is None else env, config_file, flags)
     defaults = Settings()
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for f in dataclasses.fields(Settings):
         if f.name == "topic_overrides":
             continue
         name = _env_name(f.name)
-        if name in env:
-            values[f.name] = _parse(name, env[name], getattr(defaults, f.name))
-    topic_overrides = {
-        logical: env[_env_name("topic_" + logical.replace("-", "_"))]
-        for logical in TOPIC_NAMES
-        if _env_name("topic_" + logical.replace("-", "_")) in env
-    }
+        sources[f.name] = source.get(name, "default")
+        if name in raw:
+            try:
+                values[f.name] = _parse(name, raw[name], getattr(defaults, f.name))
+            except SettingsError as exc:
+                raise SettingsError(str(exc) if source[name] == "environment" else f"{exc} (from {source[name]})") \
+                    from None
+    topic_overrides = {}
+    for logical in TOPIC_NAMES:
+        name = _env_name("topic_" + logical.replace("-", "_"))
+        if name in raw:
+            topic_overrides[logical] = raw[name]
+            sources["topic_" + logical.replace("-", "_")] = source[name]
     if topic_overrides:
         values["topic_overrides"] = topic_overrides
     values.update(overrides)
+    sources.update({name: "command line" for name in overrides})
     settings = Settings(**values)
+    _validate(settings)
+    return settings, sources
+
+
+def _validate(settings: Settings) -> None:
     if settings.label not in ("click", "conversion"):
         raise SettingsError(f"{_env_name('label')}={settings.label!r} is not valid: expected click or conversion")
     longest_window = max(settings.click_window, settings.conversion_window) + settings.allowed_lateness
@@ -218,7 +288,31 @@ def load_settings(env: Mapping[str, str] | None = None, config_file: Path | None
             f"{_env_name('session_timeout')}={settings.session_timeout} is not valid: "
             "expected at least 6 seconds (noida-db rejects shorter session timeouts)"
         )
-    return settings
+
+
+SECRETS = frozenset({"snapshot_key"})
+"""Settings ``config show`` does not print."""
+
+
+def show_settings(settings: Settings, sources: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """(name, value as it would be written in the TOML file, source) of every setting, secrets masked.
+
+    >>> rows = show_settings(*resolve_settings({}))
+    >>> [row for row in rows if row[0] in ("partitions", "snapshot_key")]
+    [('partitions', '4', 'default'), ('snapshot_key', '<hidden: 19 characters>', 'default')]
+    """
+    rows = []
+    for f in dataclasses.fields(Settings):
+        if f.name == "topic_overrides":
+            continue
+        value = getattr(settings, f.name)
+        shown = (f"<hidden: {len(value)} characters>" if f.name in SECRETS
+                 else str(value).lower() if isinstance(value, bool) else str(value))
+        rows.append((f.name, shown, sources.get(f.name, "default")))
+    for logical in TOPIC_NAMES:
+        name = "topic_" + logical.replace("-", "_")
+        rows.append((name, settings.topic(logical), sources.get(name, "default (topic_prefix + name)")))
+    return rows
 
 
 def to_env(settings: Settings) -> dict[str, str]:

@@ -1,9 +1,13 @@
 """A worker's ``/metrics`` against the real broker: it parses with Prometheus' own parser, every figure is the
-one the stream implies, the learner's report shows up beside the worker's own, and the numbers move."""
+one the stream implies, the learner's report shows up beside the worker's own, and the numbers move; and
+``streamscore top`` shows the same numbers."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -12,9 +16,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.broker import free_port
-from streams.settings import Settings
+from streams.settings import Settings, to_env
 from streams.simulate import simulate
-from tests.fixtures import WorkerProcess, events_payload, produce
+from tests.fixtures import REPO, WorkerProcess, events_payload, produce
 
 pytestmark = pytest.mark.integration
 
@@ -62,11 +66,13 @@ async def test_metrics_parse_match_the_stream_and_move(settings_factory: Callabl
     await produce(settings.bootstrap, settings.topic("events"), events_payload([*events, b"{not json"]))
 
     def all_scored_and_reported(s: Samples) -> bool:
-        return (value(s, "streamscore_requests_scored_total") == requests
+        # Counters move as events are processed, latencies once the batch's outputs are acknowledged.
+        return (value(s, "streamscore_events_in_total") == len(events) + 1
+                and value(s, "streamscore_event_to_score_seconds_count") == requests
                 and value(s, "streamscore_model_logloss", model="prod", arm="*", window="recent") is not None)
 
     first = await asyncio.to_thread(wait_for, url, worker, all_scored_and_reported)
-    assert value(first, "streamscore_events_in_total") == len(events) + 1
+    assert value(first, "streamscore_requests_scored_total") == requests
     assert value(first, "streamscore_dead_letter_total", code="not_json") == 1
     assert value(first, "streamscore_event_to_score_seconds_count") == requests
     assert value(first, "streamscore_event_to_score_seconds_bucket", le="+Inf") == requests
@@ -82,12 +88,20 @@ async def test_metrics_parse_match_the_stream_and_move(settings_factory: Callabl
     assert (value(first, "streamscore_examples_total", label="negative") or 0) > 0
 
     # The same stream's start again, later and under new ids: new requests, new labels.
+    more_requests = sum(1 for e in events[:200] if e["type"] == "request")
     more = [{**e, "event_id": f"more-{i}", "ts": float(e["ts"]) + 10_000,
              **({"request_id": f"more-{e['request_id']}"} if "request_id" in e else {})}
             for i, e in enumerate(events[:200])]
     await produce(settings.bootstrap, settings.topic("events"), events_payload(more))
+    total = requests + more_requests
     moved = await asyncio.to_thread(
-        wait_for, url, worker, lambda s: value(s, "streamscore_events_in_total") == len(events) + 1 + len(more))
-    more_requests = sum(1 for e in more if e["type"] == "request")
+        wait_for, url, worker, lambda s: value(s, "streamscore_event_to_score_seconds_count") == total)
     assert value(moved, "streamscore_requests_scored_total") == requests + more_requests
-    assert value(moved, "streamscore_event_to_score_seconds_count") == requests + more_requests
+
+    # `streamscore top` draws the same numbers from the same worker.
+    top = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "streams.cli", "top", "--once"], env={
+        **os.environ, **to_env(settings)}, capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert top.returncode == 0, top.stderr
+    assert f"scored {requests + more_requests})" in top.stdout
+    assert "prod@v" in top.stdout and "tripwire" in top.stdout
+    assert "not_json" in top.stdout, top.stdout

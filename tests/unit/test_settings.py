@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.settings import TOPIC_NAMES, Settings, SettingsError, load_settings, to_env
+from streams.settings import (
+    TOPIC_NAMES,
+    Settings,
+    SettingsError,
+    flag_assignments,
+    load_settings,
+    resolve_settings,
+    show_settings,
+    to_env,
+)
 
 
 def test_defaults() -> None:
@@ -223,3 +232,54 @@ def test_a_user_ttl_shorter_than_an_attribution_window_is_refused() -> None:
     with pytest.raises(SettingsError, match=r"STREAMSCORE_USER_TTL=7000.0 .* longest attribution window"):
         load_settings({"STREAMSCORE_USER_TTL": "7000", "STREAMSCORE_CONVERSION_WINDOW": "7200"})
     assert load_settings({"STREAMSCORE_USER_TTL": "7300", "STREAMSCORE_CONVERSION_WINDOW": "7200"}).user_ttl == 7300
+
+
+def test_precedence_is_default_then_file_then_environment_then_flag_then_command_line(tmp_path: Path) -> None:
+    config = tmp_path / "streamscore.toml"
+    config.write_text('partitions = 3\napp_id = "from-file"\nlabel = "conversion"\nbatch_size = 10\n')
+    env = {"STREAMSCORE_PARTITIONS": "5", "STREAMSCORE_APP_ID": "from-env", "STREAMSCORE_BATCH_SIZE": "20"}
+    flags = flag_assignments(["partitions=7", "batch_size=30"])
+    settings, sources = resolve_settings(env, config, flags, batch_size=40)
+    assert (settings.label, settings.app_id, settings.partitions, settings.batch_size) == (
+        "conversion", "from-env", 7, 40)
+    assert (sources["label"], sources["app_id"], sources["partitions"], sources["batch_size"]) == (
+        f"file {config}", "environment", "flag --set", "command line")
+    assert sources["web_port"] == "default"
+    assert load_settings(env, config, flags) == settings.__class__(**{**dataclasses.asdict(settings), "batch_size": 30})
+
+
+@pytest.mark.parametrize(("layer", "message"), [
+    ("file", "STREAMSCORE_PARTITIONS='zero' is not valid: expected a whole number >= 1 (from file "),
+    ("environment", "STREAMSCORE_PARTITIONS='zero' is not valid: expected a whole number >= 1"),
+    ("flag", "STREAMSCORE_PARTITIONS='zero' is not valid: expected a whole number >= 1 (from flag --set)"),
+])
+def test_an_invalid_value_names_the_setting_the_range_and_where_it_was_set(tmp_path: Path, layer: str,
+                                                                            message: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('partitions = "zero"\n')
+    layers: dict[str, dict[str, Any]] = {
+        "file": {"env": {}, "config_file": config},
+        "environment": {"env": {"STREAMSCORE_PARTITIONS": "zero"}},
+        "flag": {"env": {}, "flags": flag_assignments(["partitions=zero"])},
+    }
+    kwargs = layers[layer]
+    with pytest.raises(SettingsError) as raised:
+        load_settings(**kwargs)
+    assert str(raised.value).startswith(message)
+
+
+def test_unknown_flags_and_malformed_assignments_are_refused() -> None:
+    with pytest.raises(SettingsError, match=r"unknown setting.*partitons"):
+        flag_assignments(["partitons=3"])
+    with pytest.raises(SettingsError, match="expected name=value"):
+        flag_assignments(["=3"])
+
+
+def test_show_settings_lists_every_setting_once_and_hides_the_key() -> None:
+    settings, sources = resolve_settings({"STREAMSCORE_SNAPSHOT_KEY": "top-secret-key"})
+    rows = show_settings(settings, sources)
+    names = [name for name, _, _ in rows]
+    assert len(names) == len(set(names)) == len(dataclasses.fields(Settings)) - 1 + len(TOPIC_NAMES)
+    shown = {name: (value, source) for name, value, source in rows}
+    assert shown["snapshot_key"] == ("<hidden: 14 characters>", "environment")
+    assert all("top-secret-key" not in value for _, value, _ in rows)
