@@ -186,8 +186,9 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
+    keep = sys.stdout.isatty() if args.keep is None else args.keep
     return run_demo(settings, users=args.users, events=args.events, seconds=args.seconds,
-                    broker_kind=args.kind)
+                    broker_kind=args.kind, keep=keep)
 
 
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
@@ -293,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--events", type=int, default=10000)
     demo.add_argument("--seconds", type=float, default=240.0, help="stop after this long at most")
     demo.add_argument("--kind", choices=KINDS, default="noida")
+    demo.add_argument("--keep", action=argparse.BooleanOptionalAction, default=None,
+                      help="keep the dashboard up at the end until Ctrl-C (default: when run in a terminal)")
     demo.set_defaults(func=cmd_demo)
     return parser
 

@@ -15,9 +15,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -115,7 +117,35 @@ def _print_verdict(report: dict[str, Any] | None, truth: dict[str, Any]) -> None
     print(f"  tripwire  {'ALERT' if tripwire['alert'] else 'quiet'}: {tripwire['reason']}", flush=True)
 
 
-def run_demo(settings: Settings, *, users: int, events: int, seconds: float, broker_kind: str) -> int:
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _screenshot(url: str, out: Path) -> bool:
+    """A PNG of the dashboard by headless Chromium, when it is installed (``make test`` installs it)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        return False
+    with tempfile.TemporaryDirectory(prefix="streamscore-chromium-") as profile:
+        result = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+             f"--user-data-dir={profile}", "--hide-scrollbars", "--window-size=1440,2000",
+             # Time for the page's first fetches and charts; virtual time runs ahead when the page is idle.
+             "--virtual-time-budget=8000", f"--screenshot={out}", url],
+            capture_output=True, timeout=120)
+    return result.returncode == 0 and out.exists()
+
+
+def _keep_dashboard(url: str) -> None:
+    print(f"\nthe dashboard stays up at {url} — press Ctrl-C to stop everything", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+
+
+def run_demo(settings: Settings, *, users: int, events: int, seconds: float, broker_kind: str,
+             keep: bool = False) -> int:
     demo_dir = settings.data_dir / "demo"
     shutil.rmtree(demo_dir, ignore_errors=True)
     broker = local_broker(broker_kind, demo_dir / "broker", free_port())
@@ -127,19 +157,29 @@ def run_demo(settings: Settings, *, users: int, events: int, seconds: float, bro
     started = time.monotonic()
     try:
         asyncio.run(create_topics(settings))
-        print(f"topics created on {settings.bootstrap}; starting a worker "
-              f"(web on http://{settings.web_host}:{settings.web_port}/counters/) ...", flush=True)
+        dashboard = f"http://{settings.web_host}:{settings.web_port}/dashboard"
+        print(f"topics created on {settings.bootstrap}; starting a worker and a learner ...\n"
+              f"  dashboard  {dashboard}   (metrics: {settings.web_port}/metrics; in a terminal: "
+              f"STREAMSCORE_WEB_PORT={settings.web_port} streamscore top)", flush=True)
         env = {**os.environ, **to_env(settings)}
         worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "--log-level", "warning", "worker"], env=env)
         learner = subprocess.Popen([sys.executable, "-m", "streams.cli", "--log-level", "warning", "learner"],
                                    env=env)
-        print(f"learner metrics on http://{settings.web_host}:{settings.learner_web_port}/metrics", flush=True)
+        print(f"  learner    http://{settings.web_host}:{settings.learner_web_port}/metrics", flush=True)
         stream, truth = simulate(users=users, events=events, seed=settings.model_seed)
         scored, dead = asyncio.run(_produce_and_print(settings, stream, seconds, worker))
         print(f"\n{scored} requests scored, {dead} records dead-lettered, in {time.monotonic() - started:.1f} s",
               flush=True)
         report = _learner_report(settings, wait=max(10.0, seconds - (time.monotonic() - started)))
         _print_verdict(report, truth)
+        picture = demo_dir / "dashboard.png"
+        if _screenshot(dashboard, picture):
+            print(f"\na screenshot of the dashboard: {picture}", flush=True)
+        if keep:
+            _keep_dashboard(dashboard)
+        else:
+            print(f"\n(the dashboard was at {dashboard}; `streamscore demo --keep` keeps it up at the end)",
+                  flush=True)
         return 0 if scored and dead == len(MALFORMED) and report else 1
     except KeyboardInterrupt:
         print("\ninterrupted; stopping", flush=True)

@@ -217,6 +217,26 @@ def test_failed_event_leaves_no_trace_in_the_state_whatever_the_batching(caplog:
     assert orjson.loads(together["u1"])["activity"] == [1, 20.0]
 
 
+def test_a_failed_event_puts_back_a_stored_state_whether_or_not_the_batch_changed_it_before(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The rollback copy is the stored bytes for a state the batch has not changed yet, an encoding otherwise."""
+    p = small_processor(Activity(), BoomOnUpdate())
+    store: dict[str, bytes] = {}
+    first = StateCache(store.get)
+    p.process_one(view("e1", "u1", 10.0, "good"), src(0), first)
+    store.update(first.dirty())
+    stored = store["u1"]
+    with caplog.at_level(logging.CRITICAL, logger="streams.processor"):
+        clean = StateCache(store.get)  # first event of a batch: the state is as loaded
+        assert [o.topic for o in p.process_one(view("e2", "u1", 20.0, "bad"), src(1), clean)] == ["dead-letter"]
+        assert clean.get("u1") == orjson.loads(stored) and clean.dirty() == []
+        changed = StateCache(store.get)  # a good event, then a bad one, in one batch
+        p.process_one(view("e3", "u1", 30.0, "good"), src(2), changed)
+        after_good = orjson.loads(changed.dirty()[0][1])
+        p.process_one(view("e4", "u1", 40.0, "bad"), src(3), changed)
+        assert changed.get("u1") == after_good and after_good["activity"] == [2, 30.0]
+
+
 # --------------------------------------------------------------------------------------------- redelivery
 
 
