@@ -6,11 +6,11 @@ few kilobytes. Wall-clock time appears only here: it measures the worker, it nev
 >>> from streams.counters import Counters
 >>> from streams.timings import StageTimings
 >>> t = WorkerTelemetry(Counters(), StageTimings(), clock=lambda: 100.0)
->>> t.observe_output("dead-letter", b'{"reason": "not JSON", "code": "not_json", "topic": "e", "partition": 0, '
-...                  b'"offset": 7}')
->>> t.observe_output("scores", b'{"request_id": "r1", "user_id": "u1", "ts": 5, "scores": [], "arm": "A", '
+>>> t.observe_output("dead-letter", None, b'{"reason": "not JSON", "code": "not_json", "topic": "e", '
+...                  b'"partition": 0, "offset": 7}')
+>>> t.observe_output("scores", b"u1", b'{"request_id": "r1", "user_id": "u1", "ts": 5, "scores": [], "arm": "A", '
 ...                  b'"model": "prod", "model_version": 3}')
->>> t.dead_letters[0]["code"], t.latest_scores["u1"]["model_version"]
+>>> t.dead_letters[0]["code"], t.snapshot()["latest_scores"]["u1"]["model_version"]
 ('not_json', 3)
 """
 
@@ -51,16 +51,16 @@ class WorkerTelemetry:
         self.lag: dict[int, int] = {}
         self.dead_letters: deque[dict[str, Any]] = deque(maxlen=RECENT_DEAD_LETTERS)
         self.throughput: deque[tuple[float, int, int]] = deque(maxlen=THROUGHPUT_SAMPLES)
-        self.latest_scores: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.latest_scores: OrderedDict[bytes, bytes] = OrderedDict()
+        """Score records by user id, as sent: decoded only when someone looks."""
         self.features: dict[str, deque[float]] = {}
         self._feature_logs = 0
 
-    def observe_output(self, logical_topic: str, value: bytes) -> None:
-        """Look at one output record (cheap for all but dead letters, scores and a sample of the feature log)."""
-        if logical_topic == "scores":
-            record = orjson.loads(value)
-            self.latest_scores[record["user_id"]] = record
-            self.latest_scores.move_to_end(record["user_id"])
+    def observe_output(self, logical_topic: str, key: bytes | None, value: bytes) -> None:
+        """Look at one output record: free for most, a decode for dead letters and a sample of the feature log."""
+        if logical_topic == "scores" and key is not None:
+            self.latest_scores[key] = value
+            self.latest_scores.move_to_end(key)
             if len(self.latest_scores) > LATEST_SCORES:
                 self.latest_scores.popitem(last=False)
         elif logical_topic == "feature-log":
@@ -95,5 +95,6 @@ class WorkerTelemetry:
             "lag": {str(p): n for p, n in sorted(self.lag.items())},
             "dead_letters": list(self.dead_letters),
             "features": {name: list(values) for name, values in sorted(self.features.items())},
-            "latest_scores": dict(self.latest_scores),
+            "latest_scores": {key.decode(errors="replace"): orjson.loads(value)
+                              for key, value in self.latest_scores.items()},
         }
