@@ -27,6 +27,7 @@ from faust.types import TP, EventT, TopicT
 from features.featureset import LAST_TS
 from features.state import decode_state
 from models.prometheus import CONTENT_TYPE
+from streams.dashboard import register_dashboard
 from streams.deadletter import Source
 from streams.expiry import FAUST_KEY_PREFIX, ExpirySweeper, expired_users
 from streams.labels import PENDING
@@ -175,7 +176,7 @@ async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
                 source = Source(message.topic, message.partition, message.offset, message.key or b"")
                 for out in sa.processor.process_one(message.value or b"", source, states):
                     deliveries.append(await send(out.topic, out.key, out.value))
-                    telemetry.observe_output(out.topic, out.value)
+                    telemetry.observe_output(out.topic, out.key, out.value)
                     if out.topic == "scores":
                         scored_at.append(message.timestamp)
         writes.append((group[-1], states))
@@ -285,6 +286,7 @@ def dashboard_snapshot(sa: StreamApp) -> dict[str, Any]:
 
 
 def _register_views(sa: StreamApp) -> None:
+    register_dashboard(sa)  # /dashboard and its static files; the page reads /dashboard/data.json below
     @sa.app.page("/counters/")
     async def counters(web: Any, request: Any) -> Any:
         return web.json(sa.processor.counters.snapshot())

@@ -6,12 +6,12 @@ few kilobytes. Wall-clock time appears only here: it measures the worker, it nev
 >>> from streams.counters import Counters
 >>> from streams.timings import StageTimings
 >>> t = WorkerTelemetry(Counters(), StageTimings(), clock=lambda: 100.0)
->>> t.observe_output("dead-letter", None, b'{"reason": "not JSON", "code": "not_json", "topic": "e", '
+>>> t.observe_output("dead-letter", None, b'{"error": "not JSON", "code": "not_json", "topic": "e", '
 ...                  b'"partition": 0, "offset": 7}')
 >>> t.observe_output("scores", b"u1", b'{"request_id": "r1", "user_id": "u1", "ts": 5, "scores": [], "arm": "A", '
 ...                  b'"model": "prod", "model_version": 3}')
->>> t.dead_letters[0]["code"], t.snapshot()["latest_scores"]["u1"]["model_version"]
-('not_json', 3)
+>>> t.dead_letters[0]["reason"], t.snapshot()["latest_scores"]["u1"]["model_version"]
+('not JSON', 3)
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ class WorkerTelemetry:
                 self._sample_features(orjson.loads(value))
         elif logical_topic == "dead-letter":
             record = orjson.loads(value)
-            self.dead_letters.appendleft({"wall_ts": self.clock(), **{k: record.get(k) for k in (
-                "code", "reason", "topic", "partition", "offset")}})
+            self.dead_letters.appendleft({"wall_ts": self.clock(), "reason": record.get("error"),
+                                          **{k: record.get(k) for k in ("code", "topic", "partition", "offset")}})
 
     def _sample_features(self, record: Mapping[str, Any]) -> None:
         for candidate in record.get("features", ()):
