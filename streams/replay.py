@@ -40,14 +40,17 @@ class ReplayDriver:
     """
 
     def __init__(self, settings: Settings, processor: Processor | None = None, source: str = "replay",
-                 learn: bool = False, sink: Callable[[Output], None] | None = None) -> None:
+                 learn: bool = False, sink: Callable[[Output], None] | None = None, batch_size: int = 500) -> None:
         self.settings = settings
         self.processor = processor or Processor.default(settings)
         self.source = source
-        self.states: dict[str, bytes] = {}
-        """Each user's state bytes, as the worker's table would hold them."""
-        self.pending: dict[str, bytes] = {}
-        """Requests waiting for labels, as the worker's ``pending`` table would hold them."""
+        self.batch_size = batch_size
+        """Events per batch, as a worker takes them: a user's state is decoded and encoded once per batch
+        (outputs do not depend on it; only the speed does)."""
+        self._states: dict[str, bytes] = {}
+        self._pending: dict[str, bytes] = {}
+        self._batch: StateCache | None = None
+        self._in_batch = 0
         self.outputs: dict[str, list[Output]] = defaultdict(list)
         self.position = 0
         self.sink = sink
@@ -57,25 +60,44 @@ class ReplayDriver:
         self.learner = learner_from_settings(settings) if learn else None
         self.feed = SnapshotFeed(self.processor.scorer, settings.snapshot_key.encode(), self.processor.counters)
 
+    @property
+    def states(self) -> dict[str, bytes]:
+        """Each user's state bytes, as the worker's table would hold them."""
+        self._flush()
+        return self._states
+
+    @property
+    def pending(self) -> dict[str, bytes]:
+        """Requests waiting for labels, as the worker's ``pending`` table would hold them."""
+        self._flush()
+        return self._pending
+
     def pipe(self, event: dict[str, Any] | bytes, key: bytes | None = None) -> None:
         """Feed one event (a dict, or raw bytes as read from a topic or file); ``key`` is checked if given."""
         raw = event if isinstance(event, bytes) else orjson.dumps(event)
-        states = StateCache(self.states.get, self.pending.get)
-        self._emit(self.processor.process_one(raw, Source(self.source, -1, self.position, key), states))
-        self._store(states)
+        self._emit(self.processor.process_one(raw, Source(self.source, -1, self.position, key), self._open()))
         self.position += 1
+        self._in_batch += 1
+        if self._in_batch >= self.batch_size:
+            self._flush()
 
-    def _store(self, states: StateCache) -> None:
+    def _open(self) -> StateCache:
+        if self._batch is None:
+            self._batch = StateCache(self._states.get, self._pending.get)
+        return self._batch
+
+    def _flush(self) -> None:
+        """End the batch: write its changed states and waiting requests, as a worker does."""
+        if self._batch is None:
+            return
         with self.processor.timings.stage("state_write"):
-            self._write(states)
-
-    def _write(self, states: StateCache) -> None:
-        for request_id, blob in states.pending.dirty():
-            if blob is None:
-                self.pending.pop(request_id, None)
-            else:
-                self.pending[request_id] = blob
-        self.states.update(states.dirty())
+            for request_id, blob in self._batch.pending.dirty():
+                if blob is None:
+                    self._pending.pop(request_id, None)
+                else:
+                    self._pending[request_id] = blob
+            self._states.update(self._batch.dirty())
+        self._batch, self._in_batch = None, 0
 
     def _emit(self, outputs: list[Output]) -> None:
         for out in outputs:
@@ -98,9 +120,8 @@ class ReplayDriver:
 
     def finish(self) -> None:
         """End of input: close every request still waiting for labels, as a final watermark would."""
-        states = StateCache(self.states.get, self.pending.get)
-        self._emit(self.processor.close_all(states))
-        self._store(states)
+        self._emit(self.processor.close_all(self._open()))
+        self._flush()
 
     def report(self) -> dict[str, Any]:
         """The learner's progressive metrics, tripwire and experiment report (needs ``learn=True``)."""
