@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, cast
 
 from features.aggregations import DecayedCount, ItemHistory, Recency, SmoothedRatio, WindowCount
@@ -66,6 +67,11 @@ class TypeCounts(UserFeature):
         return {f"count_{t}": float(n) for t, n in sorted((slot or {}).items())}
 
 
+# Aggregations are immutable and validated at construction: built once per parameter set, not per event.
+_decayed = lru_cache(maxsize=None)(DecayedCount)
+_window = lru_cache(maxsize=None)(WindowCount)
+
+
 @dataclass(frozen=True)
 class DecayedTypeCounts(UserFeature):
     """Exponentially decayed counts of all events and of some types, one per half-life.
@@ -87,13 +93,13 @@ class DecayedTypeCounts(UserFeature):
             for kind in ("all", event.type):
                 if kind == "all" or kind in self.types:
                     key = f"{half_life:g}:{kind}"
-                    slot[key] = DecayedCount(half_life).update(slot.get(key), event.ts)
+                    slot[key] = _decayed(half_life).update(slot.get(key), event.ts)
         return slot
 
     def values(self, slot: Any, request: Request) -> Vector:
         slot = slot or {}
         return {
-            f"decayed_{half_life:g}s_{kind}": DecayedCount(half_life).value(slot.get(f"{half_life:g}:{kind}"),
+            f"decayed_{half_life:g}s_{kind}": _decayed(half_life).value(slot.get(f"{half_life:g}:{kind}"),
                                                                           request.ts)
             for half_life in self.half_lives
             for kind in ("all", *self.types)
@@ -116,12 +122,12 @@ class WindowCounts(UserFeature):
         slot = slot or {}
         for window in self.windows:
             key = f"{window:g}"
-            slot[key] = WindowCount(window, self.buckets).update(slot.get(key), event.ts)
+            slot[key] = _window(window, self.buckets).update(slot.get(key), event.ts)
         return slot
 
     def values(self, slot: Any, request: Request) -> Vector:
         slot = slot or {}
-        return {f"window_{w:g}s": float(WindowCount(w, self.buckets).value(slot.get(f"{w:g}"), request.ts))
+        return {f"window_{w:g}s": float(_window(w, self.buckets).value(slot.get(f"{w:g}"), request.ts))
                 for w in self.windows}
 
 

@@ -90,7 +90,13 @@ class WindowCount:
         k = self._index(ts)
         if not slot:
             return [[k * width, 1]]
-        newest = max(self._start_index(slot[-1][0]), k)
+        last_index = self._start_index(slot[-1][0])
+        if k == last_index:
+            # The common case, an event in the newest bucket: the slot was pruned when that bucket became the
+            # newest, so there is nothing to drop (this skips a pass over every bucket).
+            slot[-1][1] += 1
+            return slot
+        newest = max(last_index, k)
         oldest_kept = newest - self.buckets + 1
         if k < oldest_kept:
             return slot
