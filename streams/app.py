@@ -27,6 +27,7 @@ from faust.types import TP, EventT, TopicT
 from features.featureset import LAST_TS
 from features.state import decode_state
 from models.prometheus import CONTENT_TYPE
+from streams.changelog import stage_writes
 from streams.dashboard import register_dashboard
 from streams.deadletter import Source
 from streams.expiry import FAUST_KEY_PREFIX, ExpirySweeper, expired_users
@@ -186,17 +187,17 @@ async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
     for produced in scored_at:
         telemetry.event_to_score.observe(max(0.0, delivered - produced))
     started = time.perf_counter()
-    for partition_event, written in writes:
+    # Waiting requests before the users that index them, each acknowledged before the next: a crash between
+    # the two leaves the user's last events unapplied, and they are applied again, rewriting the same entries.
+    for table, rows_of in ((sa.pending, lambda w: w.pending.dirty()), (sa.user_state, lambda w: w.dirty())):
+        staged = []
+        for partition_event, written in writes:
+            with partition_context(partition_event):
+                staged.append(await stage_writes(sa.app, table, partition_event.message.partition, rows_of(written)))
+        for writes_of_partition in staged:
+            await writes_of_partition.confirm()
+    for partition_event, _ in writes:
         with partition_context(partition_event):
-            # Waiting requests before the users that index them: a crash between the two leaves the user's
-            # last events unapplied, and they are applied again, rewriting the same entries.
-            for request_id, entry in written.pending.dirty():
-                if entry is not None:
-                    sa.pending[request_id] = entry
-                elif request_id in sa.pending:
-                    del sa.pending[request_id]
-            for user_id, blob in written.dirty():
-                sa.user_state[user_id] = blob
             partition = partition_event.message.partition
             newest = sa.processor.max_ts.get(partition)
             if newest is not None and sa.sweeper.due(partition, newest):
