@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
 
-.PHONY: install demo test lint unit integration golden clean browser
+.PHONY: install demo test lint unit integration golden clean bench bench-quick browser
 
 install: $(STAMP)
 
@@ -42,3 +43,15 @@ clean:
 
 golden: $(STAMP)
 	$(BIN)/python -m tests.golden
+
+# The benchmark (bench/): figures against same-run baselines, bench/results/latest.json and latency.png.
+# Its extra (matplotlib, for the chart) goes into the same .venv, behind a stamp of its own.
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench
+
+bench-quick: $(BENCH_STAMP)
+	$(BIN)/python -m bench --quick
