@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -27,6 +28,18 @@ def _get(settings: Settings, path: str) -> tuple[int, dict[str, Any]]:
         return exc.code, json.loads(exc.read())
 
 
+def _settled(settings: Settings, path: str, done: Callable[[int, dict[str, Any]], bool],
+             timeout: float = 30.0) -> tuple[int, dict[str, Any]]:
+    """``GET path`` until ``done(status, body)``: a batch's states are written after its scores are out (so
+    that a crash never leaves a state ahead of its outputs), so a score can be read before its state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = _get(settings, path)
+        if done(status, body) or time.monotonic() > deadline:
+            return status, body
+        time.sleep(0.2)
+
+
 def _view(i: int, user_id: str, ts: float) -> dict[str, Any]:
     return {"event_id": f"v{i}", "user_id": user_id, "ts": ts, "type": "view", "item_id": f"i{i % 3}"}
 
@@ -44,10 +57,11 @@ async def test_idle_users_are_swept_from_the_store_and_come_back_fresh(
     await produce(settings.bootstrap, settings.topic("events"), events_payload([*idle, *busy, probe]))
     await consume(settings.bootstrap, settings.topic("scores"), until=covers({"probe"}), timeout=90, worker=worker)
 
-    status, body = await asyncio.to_thread(_get, settings, "/users/idle/")
-    assert status == 404, body  # idle since 1001, the partition is at 1295: swept
-    status, body = await asyncio.to_thread(_get, settings, "/users/busy/")
+    status, body = await asyncio.to_thread(_settled, settings, "/users/busy/",
+                                           lambda s, b: s == 200 and b["features"]["activity_events"] == 29.0)
     assert status == 200 and body["features"]["activity_events"] == 29.0  # 28 views and the probe request
+    status, body = await asyncio.to_thread(_settled, settings, "/users/idle/", lambda s, b: s == 404)
+    assert status == 404, body  # idle since 1001, the partition is at 1295: swept after the probe's batch
     counters = (await asyncio.to_thread(_get, settings, "/counters/"))[1]
     assert counters["users_swept"] == 1
 
