@@ -65,7 +65,7 @@ class WorkerTelemetry:
                 self.latest_scores.popitem(last=False)
         elif logical_topic == "feature-log":
             self._feature_logs += 1
-            if self._feature_logs % FEATURE_LOG_SAMPLE_EVERY == 1 or FEATURE_LOG_SAMPLE_EVERY == 1:
+            if (self._feature_logs - 1) % FEATURE_LOG_SAMPLE_EVERY == 0:  # the first, then every Nth
                 self._sample_features(orjson.loads(value))
         elif logical_topic == "dead-letter":
             record = orjson.loads(value)
