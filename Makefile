@@ -5,9 +5,25 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 
-.PHONY: install demo test lint unit integration golden clean bench bench-quick browser
+.PHONY: install kafka demo test lint unit integration golden clean bench bench-quick browser
 
 install: $(STAMP)
+
+# Apache Kafka's jars from Maven Central (broker/pom.xml), copied once per version into .kafka/libs/:
+# the broker the tests, the demo and the benchmark start (`streamscore broker start --kind kafka`).
+KAFKA_VERSION := $(shell sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' broker/pom.xml)
+KAFKA_STAMP := .kafka/libs/.kafka-$(KAFKA_VERSION)
+
+kafka: $(KAFKA_STAMP)
+
+# The tests need the jars unless they run on another kind of broker (STREAMSCORE_TEST_BROKER=noida: no Java).
+TEST_BROKER_DEPS := $(if $(filter noida tansu,$(STREAMSCORE_TEST_BROKER)),,kafka)
+
+$(KAFKA_STAMP): broker/pom.xml
+	@command -v mvn >/dev/null || { echo "make kafka needs Maven (mvn) and Java 17+; without them use a noida broker (--kind noida, STREAMSCORE_TEST_BROKER=noida)"; exit 2; }
+	rm -rf .kafka/libs
+	mvn --batch-mode --quiet -f broker/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/.kafka/libs
+	touch $@
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +31,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) kafka
 	$(BIN)/streamscore demo
 
-test: $(STAMP) lint browser
+test: $(STAMP) $(TEST_BROKER_DEPS) lint browser
 	$(BIN)/python -m pytest
 
 # The dashboard's browser test drives Debian's headless Chromium; install it when missing (sudo only if not root).
@@ -35,11 +51,11 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration"
 
-integration: $(STAMP) browser
+integration: $(STAMP) $(TEST_BROKER_DEPS) browser
 	$(BIN)/python -m pytest -m integration
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .kafka .data .pytest_cache .mypy_cache .ruff_cache
 
 golden: $(STAMP)
 	$(BIN)/python -m tests.golden
@@ -50,8 +66,8 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) kafka
 	$(BIN)/python -m bench
 
-bench-quick: $(BENCH_STAMP)
+bench-quick: $(BENCH_STAMP) kafka
 	$(BIN)/python -m bench --quick

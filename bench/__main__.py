@@ -1,7 +1,8 @@
 """``python -m bench [--quick] [--only SECTION ...]``: run the benchmark, print the table, write the results.
 
-Sections: replay, live, scaling, latency, state (in that order). Everything it starts (one noida-db broker,
-workers, baselines) is stopped at the end, also on failure or Ctrl-C, and its temporary directory removed.
+Sections: replay, live, scaling, latency, state (in that order). Everything it starts (one local broker: Apache
+Kafka unless ``--broker`` names another kind; workers, baselines) is stopped at the end, also on failure or
+Ctrl-C, and its temporary directory removed.
 A section that fails is recorded as such and the others still run; the exit status is then 1.
 """
 
@@ -24,7 +25,8 @@ from bench import latency, live, replay, scaling, state
 from bench.context import Context
 from bench.plan import FULL, QUICK, Plan
 from bench.report import environment, render_table
-from tests.fixtures import start_test_broker
+from streams.broker import KINDS
+from tests.fixtures import broker_kind_under_test, start_test_broker
 
 SECTIONS = ("replay", "live", "scaling", "latency", "state")
 RESULTS = Path(__file__).parent / "results"
@@ -66,13 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs) for post-mortems")
+    parser.add_argument("--broker", choices=KINDS, default=broker_kind_under_test(),
+                        help="the local broker's kind (default: STREAMSCORE_TEST_BROKER, else kafka)")
     args = parser.parse_args(argv)
     plan: Plan = QUICK if args.quick else FULL
     started = time.perf_counter()
     results: dict[str, Any] = {"plan": plan.describe(), "environment": environment(), "sections": {}}
     base = Path(tempfile.mkdtemp(prefix="streamscore-bench-", dir="/tmp"))
-    broker = start_test_broker(base / "broker", kind="noida")
+    broker = start_test_broker(base / "broker", kind=args.broker)
     results["environment"]["broker"] = broker.kind
+    results["environment"]["broker_version"] = broker.local.version if broker.local is not None else None
     try:
         asyncio.run(run_sections(Context(broker, base, plan), tuple(args.only), results))
     finally:
@@ -87,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, default=str) + "\n")
     print()
+    print(f"broker: {results['environment']['broker']} {results['environment']['broker_version'] or ''}")
     print(render_table(results))
     print(f"\n{plan.name} run in {results['total_seconds']:.0f} s; results in {args.out}")
     return 1 if any("error" in s for s in results["sections"].values()) else 0

@@ -23,6 +23,7 @@ from bench.kafka import create_plain_topics
 from bench.mix import make_mix
 from bench.procs import Child
 from bench.report import figure, percentiles
+from streams.admin import partitions_of
 from tests.fixtures import WorkerProcess, create_test_topics
 
 Record = tuple[bytes | None, bytes, str | None]
@@ -45,7 +46,7 @@ class Reader:
                                     auto_offset_reset="earliest", fetch_max_wait_ms=20)
         await consumer.start()
         try:
-            tps = [TopicPartition(self.topic, p) for p in sorted(consumer.partitions_for_topic(self.topic) or ())]
+            tps = [TopicPartition(self.topic, p) for p in sorted(await partitions_of(consumer, self.topic))]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             ready.set()

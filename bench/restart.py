@@ -89,7 +89,7 @@ async def run(settings: Settings, users: int, base: Path) -> None:
 
 def main(users: int) -> None:
     base = Path(tempfile.mkdtemp(prefix="bench-restart-"))
-    broker = start_test_broker(base / "broker", kind="noida")
+    broker = start_test_broker(base / "broker")  # the suite's kind: Kafka unless STREAMSCORE_TEST_BROKER says
     try:
         settings = make_settings(broker, base / "data", partitions=4, batch_size=500, log_level="warning")
         create_test_topics(settings)

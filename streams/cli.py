@@ -18,8 +18,8 @@ from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
 from streams.admin import BrokerUnreachable, TopicMismatch, create_topics, ping
-from streams.broker import KINDS, BrokerError, local_broker
-from streams.membership import DataDirInUse, release_previous_member
+from streams.broker import DEFAULT_KIND, KINDS, BrokerError, local_broker
+from streams.membership import DataDirInUse, refuse_if_in_use, release_previous_member
 from streams.progress import Progress
 from streams.settings import TOPIC_NAMES, Settings, SettingsError, flag_assignments, resolve_settings, show_settings
 from streams.topics import topic_specs
@@ -42,18 +42,19 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
     broker = local_broker(args.kind, settings.broker_dir / args.kind, port)
     if args.action == "start":
         if broker.is_running():
-            print(f"{args.kind} broker already running at {broker.bootstrap}")
+            print(f"{broker.describe()} broker already running at {broker.bootstrap}")
             return 0
-        print(f"{args.kind} broker running at {broker.start()} (data in {broker.data_dir})")
+        print(f"{broker.describe()} broker running at {broker.start()} (data in {broker.data_dir})")
     elif args.action == "stop":
         broker.stop()
         print(f"{args.kind} broker stopped")
     else:
         try:
             topics = asyncio.run(ping(broker.bootstrap, timeout=3.0))
-            print(f"{args.kind} broker at {broker.bootstrap} answers; {len(topics)} topics")
+            print(f"{broker.describe()} broker at {broker.bootstrap} answers; {len(topics)} topics")
         except BrokerUnreachable:
-            print(f"no broker answers at {broker.bootstrap}; start it with `streamscore broker start`")
+            print(f"no broker answers at {broker.bootstrap}; "
+                  f"start it with `streamscore broker start --kind {args.kind}`")
             return 1
     return 0
 
@@ -74,9 +75,12 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
     asyncio.run(ping(settings.bootstrap))  # fail fast with one line, before faust retries forever
-    released = asyncio.run(release_previous_member(settings.bootstrap, settings.state_dir))
-    if released:
-        print(f"released the group membership {released} left by a previous worker on {settings.state_dir}")
+    if settings.release_dead_member:
+        released = asyncio.run(release_previous_member(settings.bootstrap, settings.state_dir))
+        if released:
+            print(f"released the group membership {released} left by a previous worker on {settings.state_dir}")
+    else:
+        refuse_if_in_use(settings.state_dir)
     return run_worker(settings)
 
 
@@ -222,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     broker = sub.add_parser("broker", help="run a local Kafka-protocol broker on 127.0.0.1")
     broker.add_argument("action", choices=["start", "stop", "status"])
-    broker.add_argument("--kind", choices=KINDS, default="noida")
+    broker.add_argument("--kind", choices=KINDS, default=DEFAULT_KIND,
+                        help="kafka (Apache Kafka: Java 17+ and `make kafka`), noida (no Java) or tansu")
     broker.add_argument("--port", type=int, default=None, help="default: the port of STREAMSCORE_BOOTSTRAP")
     broker.set_defaults(func=cmd_broker)
 
@@ -293,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--users", type=int, default=300)
     demo.add_argument("--events", type=int, default=10000)
     demo.add_argument("--seconds", type=float, default=240.0, help="stop after this long at most")
-    demo.add_argument("--kind", choices=KINDS, default="noida")
+    demo.add_argument("--kind", choices=KINDS, default=DEFAULT_KIND, help="the local broker's kind")
     demo.add_argument("--keep", action=argparse.BooleanOptionalAction, default=None,
                       help="keep the dashboard up at the end until Ctrl-C (default: when run in a terminal)")
     demo.set_defaults(func=cmd_demo)

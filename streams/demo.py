@@ -149,9 +149,10 @@ def run_demo(settings: Settings, *, users: int, events: int, seconds: float, bro
     demo_dir = settings.data_dir / "demo"
     shutil.rmtree(demo_dir, ignore_errors=True)
     broker = local_broker(broker_kind, demo_dir / "broker", free_port())
-    print(f"starting a local {broker_kind} broker in {broker.data_dir} ...", flush=True)
+    print(f"starting a local {broker.describe()} broker in {broker.data_dir} ...", flush=True)
     settings = replace(settings, bootstrap=broker.start(), data_dir=demo_dir, web_port=free_port(),
-                       learner_web_port=free_port(), snapshot_every=min(settings.snapshot_every, 200))
+                       learner_web_port=free_port(), snapshot_every=min(settings.snapshot_every, 200),
+                       release_dead_member=broker_kind == "noida")
     worker: subprocess.Popen[bytes] | None = None
     learner: subprocess.Popen[bytes] | None = None
     started = time.monotonic()

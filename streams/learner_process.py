@@ -46,7 +46,7 @@ from models.experiment import model_names
 from models.learner import CHECKPOINT, BadExample, Learner, arm_models, learner_from_settings, tripwire_from_settings
 from models.prometheus import CONTENT_TYPE, prometheus
 from models.snapshots import SnapshotRejected, load_snapshot
-from streams.admin import BrokerUnreachable
+from streams.admin import BrokerUnreachable, partitions_of
 from streams.counters import Counters
 from streams.settings import Settings
 from streams.topics import MAX_SNAPSHOT_BYTES
@@ -80,7 +80,7 @@ async def read_snapshots(settings: Settings, consumer: AIOKafkaConsumer) -> tupl
     the last record of a key wins.
     """
     topic = settings.topic("model-snapshots")
-    partitions = consumer.partitions_for_topic(topic) or {0}
+    partitions = await partitions_of(consumer, topic) or {0}
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)

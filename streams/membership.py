@@ -1,13 +1,15 @@
-"""A restarted worker takes its own place back in the consumer group.
+"""One data directory, one worker; and, on noida-db, a restarted worker takes its own place back in the group.
 
-A worker killed with SIGKILL never says goodbye to its group. Kafka evicts it after the session timeout;
-noida-db 0.2.3 never does (``shared/broker.md``), so its partitions stay with a dead member and a restarted
-worker waits forever. So each worker records its group member id in its data directory when it gets
-partitions, and a worker starting on that directory first sends ``LeaveGroup`` for the recorded member:
-exactly what the dead process would have sent on a clean stop. On Kafka it only saves the session timeout.
+A worker killed with SIGKILL never says goodbye to its group. Kafka evicts it after the session timeout, and
+the group rebalances without it (measured in ``tests/integration/test_scale_out.py``); noida-db 0.2.3 never
+does (``shared/broker.md``), so its partitions stay with a dead member and a restarted worker waits forever.
+So each worker records its group member id in its data directory when it gets partitions, and, with
+``STREAMSCORE_RELEASE_DEAD_MEMBER`` (set for noida-db by the demo and the tests), a worker starting on that
+directory first sends ``LeaveGroup`` for the recorded member: exactly what the dead process would have sent
+on a clean stop. On Kafka it would only save the session timeout, so it is off there.
 
 The data directory holds one worker's RocksDB state, so one directory is one worker: if the recorded process
-is still alive, starting a second worker on the directory is refused.
+is still alive, starting a second worker on the directory is refused, whatever the broker.
 """
 
 from __future__ import annotations
@@ -57,14 +59,20 @@ def previous_member(state_dir: Path) -> dict[str, Any] | None:
     return record
 
 
-async def release_previous_member(bootstrap: str, state_dir: Path) -> str | None:
-    """Send ``LeaveGroup`` for the member a dead predecessor left behind; return its id, if there was one."""
+def refuse_if_in_use(state_dir: Path) -> dict[str, Any] | None:
+    """Raise :class:`DataDirInUse` if the worker recorded in ``state_dir`` still runs; return its record."""
     record = previous_member(state_dir)
-    if record is None:
-        return None
-    if record.get("pid") != os.getpid() and _pid_alive(int(record.get("pid", 0))):
+    if record is not None and record.get("pid") != os.getpid() and _pid_alive(int(record.get("pid", 0))):
         raise DataDirInUse(f"a worker (pid {record['pid']}) is running on {state_dir}; stop it first, "
                            "or give this worker its own STREAMSCORE_DATA_DIR")
+    return record
+
+
+async def release_previous_member(bootstrap: str, state_dir: Path) -> str | None:
+    """Send ``LeaveGroup`` for the member a dead predecessor left behind; return its id, if there was one."""
+    record = refuse_if_in_use(state_dir)
+    if record is None:
+        return None
     client = AIOKafkaClient(bootstrap_servers=bootstrap)
     try:
         await client.bootstrap()

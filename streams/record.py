@@ -34,7 +34,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from streams.admin import BrokerUnreachable, ping
+from streams.admin import BrokerUnreachable, partitions_of, ping
 from streams.deadletter import text_or_base64
 from streams.eventfile import PathLike, read_events, write_events
 
@@ -183,7 +183,7 @@ async def record_topic(bootstrap: str, topic: str, out: Path, *, from_beginning:
 
 async def _read_until_idle(consumer: AIOKafkaConsumer, bootstrap: str, topic: str, from_beginning: bool,
                            until_idle: float, progress: Callable[[int], None] | None) -> list[Recorded]:
-    partitions = consumer.partitions_for_topic(topic)
+    partitions = await partitions_of(consumer, topic)
     if not partitions:
         raise UnknownTopic(topic, bootstrap)
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]

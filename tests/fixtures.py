@@ -1,8 +1,8 @@
 """Test fixtures as factories: a real broker, settings isolated per test, worker processes, topic I/O.
 
-The broker is started once per test session from the registry-installed package (noida-db by default;
-``STREAMSCORE_TEST_BROKER=tansu`` for Tansu), or not at all when ``STREAMSCORE_TEST_BOOTSTRAP`` names a
-running Kafka (e.g. the docker-compose one), so the same suite runs against Apache Kafka.
+The broker is started once per test session: Apache Kafka from the jars ``make kafka`` fetched by default,
+noida-db or Tansu with ``STREAMSCORE_TEST_BROKER=noida|tansu``, or none when ``STREAMSCORE_TEST_BOOTSTRAP``
+names a running Kafka (an existing cluster, or the docker-compose one).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.admin import create_topics
-from streams.broker import LocalBroker, free_port, local_broker
+from streams.admin import create_topics, partitions_of
+from streams.broker import DEFAULT_KIND, LocalBroker, free_port, local_broker
 from streams.settings import Settings, load_settings, to_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 class BrokerUnderTest:
     bootstrap: str
     kind: str
-    """``noida``, ``tansu`` or ``external``: tests that hit a documented defect of one kind xfail on it."""
+    """``kafka``, ``noida``, ``tansu`` or ``external``: tests that hit a documented defect of one kind xfail on it."""
     local: LocalBroker | None = None
 
 
@@ -42,12 +42,17 @@ def external_bootstrap() -> str | None:
     return os.environ.get("STREAMSCORE_TEST_BOOTSTRAP") or None
 
 
+def broker_kind_under_test() -> str:
+    """The kind of local broker this run starts: ``STREAMSCORE_TEST_BROKER``, else Apache Kafka."""
+    return os.environ.get("STREAMSCORE_TEST_BROKER") or DEFAULT_KIND
+
+
 def start_test_broker(base_dir: Path, kind: str | None = None) -> BrokerUnderTest:
     """The external broker if one is configured, else a local one of ``kind`` (default: the env's)."""
     external = external_bootstrap()
     if external:
         return BrokerUnderTest(external, "external")
-    kind = kind or os.environ.get("STREAMSCORE_TEST_BROKER", "noida")
+    kind = kind or broker_kind_under_test()
     broker = local_broker(kind, base_dir / kind, free_port())
     broker.start()
     return BrokerUnderTest(broker.bootstrap, kind, broker)
@@ -65,6 +70,7 @@ def make_settings(broker: BrokerUnderTest, data_dir: Path, **overrides: Any) -> 
         web_port=free_port(),
         batch_within=0.02,
         log_level="info",
+        release_dead_member=broker.kind == "noida",  # noida-db never evicts a killed member (streams/membership.py)
     )
     values.update(overrides)
     # Validated as a worker process will validate them, so a bad combination fails here, not in a subprocess.
@@ -161,7 +167,7 @@ async def consume(bootstrap: str, topic: str, *, expect: int = 0, timeout: float
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
+        partitions = await partitions_of(consumer, topic)
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)

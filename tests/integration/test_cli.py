@@ -13,6 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.broker import free_port
+from streams.kafka_broker import kafka_version
 from streams.settings import TOPIC_NAMES
 
 pytestmark = pytest.mark.integration
@@ -78,6 +79,14 @@ async def _describe(bootstrap: str) -> tuple[dict[str, str], dict[str, int]]:
     return configs, partitions
 
 
+def test_kafka_without_its_jars_is_one_line_naming_the_remedy(tmp_path: Path) -> None:
+    settings = {"data_dir": str(tmp_path), "kafka_libs": str(tmp_path / "no-jars")}
+    proc = streamscore("broker", "start", "--kind", "kafka", "--port", str(free_port()), settings=settings)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    line = _one_line(proc.stderr)
+    assert "make kafka" in line and "--kind noida" in line, line
+
+
 def test_broker_start_topics_create_and_stop(tmp_path: Path) -> None:
     port = free_port()
     bootstrap = f"127.0.0.1:{port}"
@@ -90,6 +99,7 @@ def test_broker_start_topics_create_and_stop(tmp_path: Path) -> None:
         status = streamscore("broker", "status", "--port", str(port), settings=settings)
         assert status.returncode == 0, status.stdout + status.stderr
         assert f"at {bootstrap} answers" in status.stdout
+        assert status.stdout.startswith(f"kafka {kafka_version()} broker"), status.stdout  # its kind and version
 
         created = streamscore("topics", "create", settings=settings)
         assert created.returncode == 0, created.stdout + created.stderr

@@ -61,6 +61,13 @@ def test_kafka_is_apache_kafka_pinned() -> None:
     assert re.fullmatch(r"apache/kafka:[34]\.\d+\.\d+", SERVICES["kafka"]["image"])
 
 
+def test_kafka_is_the_version_the_tests_run() -> None:
+    pom = (ROOT / "broker" / "pom.xml").read_text()
+    match = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom)
+    assert match, "broker/pom.xml names no kafka.version"
+    assert SERVICES["kafka"]["image"] == f"apache/kafka:{match.group(1)}"
+
+
 def test_kafka_runs_one_kraft_node() -> None:
     env = environment("kafka")
     assert not any("ZOOKEEPER" in k for k in env)

@@ -1,0 +1,246 @@
+"""Scale-out and crashes on the real broker: two workers sharing a topic, one of them killed, the broker restarted.
+
+Every scenario checks what matters to a user: every request gets a score, every copy of an output is identical,
+the logged vectors are exactly the replay's (so each user's state survived whatever happened), and the learner
+learns each distinct example exactly once. Partition ownership is read with Kafka's own consumer-groups tool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from streams.broker import free_port
+from streams.kafka_broker import CONSUMER_GROUPS, kafka_tool, missing_kafka
+from streams.replay import ReplayDriver
+from streams.settings import Settings
+from streams.simulate import simulate
+from tests.fixtures import (
+    BrokerUnderTest,
+    WorkerProcess,
+    consume,
+    covers,
+    create_test_topics,
+    events_payload,
+    external_bootstrap,
+    make_settings,
+    produce,
+    start_test_broker,
+    unique_by_request,
+    unique_examples,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+Events = list[dict[str, Any]]
+
+
+def _requests(events: Events) -> set[str]:
+    return {str(e["request_id"]) for e in events if e["type"] == "request"}
+
+
+def _replay(settings: Settings, events: Events) -> ReplayDriver:
+    driver = ReplayDriver(settings)
+    driver.pipe_all(events)
+    driver.finish()
+    return driver
+
+
+def _second(settings: Settings, name: str) -> Settings:
+    """Another worker of the same application: its own data directory and HTTP port."""
+    return dataclasses.replace(settings, data_dir=settings.data_dir.parent / name, web_port=free_port())
+
+
+def assignments(settings: Settings) -> list[set[int]]:
+    """The events partitions each member of the worker's group owns, as Kafka's consumer-groups tool reports them."""
+    if missing_kafka():
+        pytest.skip(f"Kafka's tools are needed to read the group's assignment: {missing_kafka()}")
+    out = kafka_tool(CONSUMER_GROUPS, "--bootstrap-server", settings.bootstrap, "--describe", "--group",
+                     settings.app_id, "--members", "--verbose")
+    # The ASSIGNMENT column: ``events:0,1;other-topic:0`` (Kafka 4.x; 3.x printed ``events(0,1)``).
+    pattern = re.compile(r"(?:^|[\s;])" + re.escape(settings.topic("events")) + r"[:(]([\d,]+)")
+    owned = []
+    for line in out.splitlines():
+        if line.startswith(settings.app_id):
+            match = pattern.search(line)
+            owned.append({int(p) for p in match.group(1).split(",")} if match else set())
+    return owned
+
+
+def wait_for_assignment(settings: Settings, check: Callable[[list[set[int]]], bool],
+                        timeout: float = 60.0) -> list[set[int]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        owned = assignments(settings)
+        if check(owned) or time.monotonic() > deadline:
+            return owned
+        time.sleep(1.0)
+
+
+def shared_by_two(partitions: int) -> Callable[[list[set[int]]], bool]:
+    def check(owned: list[set[int]]) -> bool:
+        return len(owned) == 2 and all(owned) and set().union(*owned) == set(range(partitions))
+    return check
+
+
+def learner_report(settings: Settings) -> dict[str, Any]:
+    url = f"http://{settings.web_host}:{settings.learner_web_port}/metrics.json"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        report: dict[str, Any] = orjson.loads(response.read())
+        return report
+
+
+VECTOR_FIELDS = ("user_id", "ts", "arm", "features", "schema")
+"""What the feature log records of the user's state. The scores beside them differ by design here: live, the
+learner's snapshots reach the workers as they come; the replay scores with the initial models."""
+
+
+def assert_same_vectors(live: dict[str, Any], replayed: dict[str, Any]) -> None:
+    """The live feature log's vectors are the replay's, request for request; on a difference, say which."""
+    assert set(live) == set(replayed), f"requests logged live but not replayed or back: {set(live) ^ set(replayed)}"
+    for request_id in sorted(live, key=lambda r: live[r]["ts"]):
+        got, want = live[request_id], replayed[request_id]
+        other = {k: (got.get(k), want.get(k)) for k in VECTOR_FIELDS if k != "features" and got.get(k) != want.get(k)}
+        assert not other, f"{request_id}: live != replay in {other}"
+        if got["features"] == want["features"]:
+            continue
+        differing = {f"{f['item_id']}.{name}": (f["x"][name], g["x"].get(name))
+                     for f, g in zip(got["features"], want["features"], strict=True)
+                     for name in f["x"] if f["x"][name] != g["x"].get(name)}
+        raise AssertionError(f"{request_id} of {got['user_id']} (ts {got['ts']}): live != replay in {differing}")
+
+
+def assert_same_examples(live: dict[tuple[str, str], Any], replayed: dict[tuple[str, str], Any]) -> None:
+    """Each live example has the replay's logged vector and label (scores at serve differ, as above)."""
+    assert live, "no examples came out"
+    different = [k for k in live if k not in replayed or
+                 (live[k]["x"], live[k]["y"], live[k]["ts"]) != (replayed[k]["x"], replayed[k]["y"], replayed[k]["ts"])]
+    assert not different, f"{len(different)} live examples differ from the replay, e.g. {different[:3]}"
+    closed = {request_id for request_id, _ in live}
+    incomplete = sorted({r for r, i in replayed if r in closed and (r, i) not in live})
+    assert not incomplete, f"requests closed live without all their candidates: {incomplete[:5]}"
+
+
+def counters(settings: Settings) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(f"http://{settings.web_host}:{settings.web_port}/counters/", timeout=5) as r:
+            found: dict[str, Any] = orjson.loads(r.read())
+            return found
+    except OSError as exc:
+        return {"unreachable": str(exc)}
+
+
+async def assert_outputs_are_the_replays(settings: Settings, events: Events, learner: WorkerProcess,
+                                         *workers: WorkerProcess) -> None:
+    """Every request scored, the feature log and the examples the replay's, each example learned once."""
+    requests = _requests(events)
+    scores = await consume(settings.bootstrap, settings.topic("scores"), until=covers(requests), timeout=120)
+    missing = requests - {r.json()["request_id"] for r in scores}
+    assert not missing, (f"{len(missing)} requests never scored, e.g. {sorted(missing)[:3]}; workers' counters: "
+                         + "; ".join(f"{counters(w.settings)}\n{w.log_tail(15)}" for w in workers if w.alive))
+    unique_by_request(scores)
+    logs = await consume(settings.bootstrap, settings.topic("feature-log"), until=covers(requests), timeout=30)
+    replayed = _replay(settings, events)
+    assert_same_vectors(unique_by_request(logs), {r["request_id"]: r for r in replayed.read("feature-log")})
+
+    live = unique_examples(await consume(settings.bootstrap, settings.topic("examples"), expect=1, idle=3.0,
+                                         timeout=60))
+    assert_same_examples(live, {(e["request_id"], e["item_id"]): e for e in replayed.read("examples")})
+    deadline = time.monotonic() + 60
+    learned = -1
+    while time.monotonic() < deadline:
+        assert learner.alive, f"learner died:\n{learner.log_tail()}"
+        try:
+            learned = int(learner_report(settings)["examples"])
+        except (OSError, KeyError, ValueError):
+            learned = -1
+        if learned >= len(live):
+            break
+        await asyncio.sleep(0.5)
+    assert learned == len(live), f"the learner learned {learned} examples; the topic holds {len(live)} distinct"
+
+
+async def test_two_workers_started_together_share_a_prefilled_topic(
+    settings_factory: Callable[..., Settings], worker_factory: Callable[..., WorkerProcess]
+) -> None:
+    events, _ = simulate(users=60, events=2000, seed=21)
+    settings = settings_factory(partitions=4, batch_size=50, learner_web_port=free_port())
+    await produce(settings.bootstrap, settings.topic("events"), events_payload(events))
+
+    learner = worker_factory(settings, "learner", command="learner")
+    a, b = worker_factory(_second(settings, "a"), "a"), worker_factory(_second(settings, "b"), "b")
+    scores = await consume(settings.bootstrap, settings.topic("scores"), until=covers(_requests(events)),
+                           timeout=120, worker=a)
+    assert covers(_requests(events))(scores), f"not every request was scored:\n{b.log_tail()}"
+    owned = wait_for_assignment(settings, shared_by_two(4))
+    assert shared_by_two(4)(owned), f"the two workers do not share the 4 partitions: {owned}"
+    await assert_outputs_are_the_replays(settings, events, learner, a, b)
+
+
+async def test_sigkill_of_one_of_two_workers_under_load_loses_nothing(
+    settings_factory: Callable[..., Settings], worker_factory: Callable[..., WorkerProcess]
+) -> None:
+    events, _ = simulate(users=60, events=3000, seed=22)
+    first, rest = events[:1000], events[1000:]
+    settings = settings_factory(partitions=4, batch_size=50, learner_web_port=free_port())
+    learner = worker_factory(settings, "learner", command="learner")
+    a, b = worker_factory(_second(settings, "a"), "a"), worker_factory(_second(settings, "b"), "b")
+
+    await produce(settings.bootstrap, settings.topic("events"), events_payload(first))
+    await consume(settings.bootstrap, settings.topic("scores"), until=covers(_requests(first)), timeout=120, worker=a)
+    assert shared_by_two(4)(wait_for_assignment(settings, shared_by_two(4))), "the workers never shared the topic"
+
+    feeding = asyncio.create_task(produce(settings.bootstrap, settings.topic("events"), events_payload(rest)))
+    await asyncio.sleep(0.5)  # in the middle of the stream: the killed worker has work in flight
+    b.kill()
+    await feeding
+    owned = wait_for_assignment(settings, lambda owned: owned == [set(range(4))], timeout=60)
+    assert owned == [set(range(4))], f"the survivor did not take every partition: {owned}\n{a.log_tail()}"
+    assert a.alive, a.log_tail()
+    await assert_outputs_are_the_replays(settings, events, learner, a)
+
+
+@pytest.fixture
+def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerUnderTest]:
+    """A broker of this test's own (of the suite's kind), for a test that restarts it."""
+    if external_bootstrap():
+        pytest.skip("restarts the broker: needs a local one, not STREAMSCORE_TEST_BOOTSTRAP's")
+    broker = start_test_broker(tmp_path_factory.mktemp("restarted-broker"))
+    yield broker
+    assert broker.local is not None
+    broker.local.stop()
+
+
+async def test_workers_and_learner_resume_after_a_broker_restart_under_load(
+    own_broker: BrokerUnderTest, tmp_path: Path, worker_factory: Callable[..., WorkerProcess]
+) -> None:
+    assert own_broker.local is not None
+    events, _ = simulate(users=60, events=3000, seed=23)
+    parts = [events[:1000], events[1000:2000], events[2000:]]
+    settings = make_settings(own_broker, tmp_path / "data", partitions=4, batch_size=50,
+                             learner_web_port=free_port())
+    create_test_topics(settings)
+    learner = worker_factory(settings, "learner", command="learner")
+    worker = worker_factory(settings, "worker")
+
+    await produce(settings.bootstrap, settings.topic("events"), events_payload(parts[0]))
+    await consume(settings.bootstrap, settings.topic("scores"), until=covers(_requests(parts[0])), timeout=120,
+                  worker=worker)
+    await produce(settings.bootstrap, settings.topic("events"), events_payload(parts[1]))
+    await asyncio.to_thread(own_broker.local.stop)  # while the worker is still busy with the second part
+    await asyncio.sleep(2.0)
+    await asyncio.to_thread(own_broker.local.start)
+    await produce(settings.bootstrap, settings.topic("events"), events_payload(parts[2]))
+
+    assert worker.alive and learner.alive, f"{worker.log_tail()}\n{learner.log_tail()}"
+    await assert_outputs_are_the_replays(settings, events, learner, worker)
+    assert worker.alive and learner.alive, f"{worker.log_tail()}\n{learner.log_tail()}"
