@@ -45,6 +45,19 @@ log = logging.getLogger(__name__)
 
 USER_STATE_TABLE = "user-state"
 PENDING_TABLE = "pending"
+CLOCK_KEY_PREFIX = b"\xffclock/"
+"""Each partition's event clock is kept in the ``pending`` table under this prefix and the partition number: a
+0xff byte never occurs in UTF-8, so no request id can be such a key."""
+
+
+def clock_key(partition: int) -> bytes:
+    return CLOCK_KEY_PREFIX + str(partition).encode()
+
+
+def broker_time(message: Any) -> float | None:
+    """A record's broker timestamp in seconds, or None when it has none (faust gives -1 ms as -0.001)."""
+    timestamp = getattr(message, "timestamp", None)
+    return float(timestamp) if isinstance(timestamp, int | float) and timestamp > 0 else None
 
 
 @dataclass
@@ -174,7 +187,8 @@ async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
             states = StateCache(sa.user_state.get, sa.pending.get)
             for event in group:
                 message = event.message
-                source = Source(message.topic, message.partition, message.offset, message.key or b"")
+                source = Source(message.topic, message.partition, message.offset, message.key or b"",
+                                broker_time(message))
                 for out in sa.processor.process_one(message.value or b"", source, states):
                     deliveries.append(await send(out.topic, out.key, out.value))
                     telemetry.observe_output(out.topic, out.key, out.value)
@@ -196,6 +210,7 @@ async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
                 staged.append(await stage_writes(sa.app, table, partition_event.message.partition, rows_of(written)))
         for writes_of_partition in staged:
             await writes_of_partition.confirm()
+    await _save_clocks(sa, [partition_event for partition_event, _ in writes])
     for partition_event, _ in writes:
         with partition_context(partition_event):
             partition = partition_event.message.partition
@@ -211,6 +226,25 @@ async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
         _record_lag(sa, partition_event)
     telemetry.sample_throughput()
     return len(events)
+
+
+async def _save_clocks(sa: StreamApp, partition_events: list[EventT]) -> None:
+    """Store each partition's event clock (its newest time, held events, last offset decided), after the states.
+
+    Last, so that a saved clock means everything it decided is out and written: after a crash, an event up to
+    the clock's last offset is skipped (its outputs and state went out before), and an event after it is decided
+    again from the saved clock, which decides it the same way (``streams/eventclock.py``). Held events live in
+    the clock, so committing their offsets loses none of them.
+    """
+    staged = []
+    for partition_event in partition_events:
+        with partition_context(partition_event):
+            partition = partition_event.message.partition
+            record = sa.processor.clock_record(partition)
+            if record is not None:
+                staged.append(await stage_writes(sa.app, sa.pending, partition, [(clock_key(partition), record)]))
+    for writes_of_partition in staged:
+        await writes_of_partition.confirm()
 
 
 def _record_lag(sa: StreamApp, last: EventT) -> None:
@@ -240,7 +274,9 @@ def partition_states(sa: StreamApp, partition: int) -> Iterator[tuple[bytes, byt
 
 
 def index_pending_requests(sa: StreamApp, partition: int) -> None:
-    """Put the partition's waiting requests in the processor's deadline index (once per assignment)."""
+    """Put the partition's waiting requests in the processor's deadline index and take back its event clock
+    (once per assignment; call within the partition's event context)."""
+    sa.processor.restore_clock(partition, sa.pending.get(clock_key(partition)))
     count = 0
     for key, blob in partition_states(sa, partition):
         state = decode_state(blob)

@@ -41,14 +41,14 @@ class StagedWrites:
 
 
 async def stage_writes(app: Any, table: Any, partition: int,
-                       rows: Iterable[tuple[str, bytes | None]]) -> StagedWrites:
+                       rows: Iterable[tuple[str | bytes, bytes | None]]) -> StagedWrites:
     """Write ``rows`` (key, value or ``None`` to delete) to ``table``'s store for ``partition`` and send
     their changelog records. Call within the partition's event context (the store picks its partition
-    database from the current event)."""
+    database from the current event). A ``str`` key is stored as UTF-8, a ``bytes`` key as it is."""
     store = table.data
     staged = StagedWrites(table, table.changelog_topic.get_topic_name(), partition)
     for key, value in rows:
-        raw_key = key.encode()
+        raw_key = key if isinstance(key, bytes) else key.encode()
         if value is None:
             if raw_key not in store:
                 continue  # created and closed within the batch: never stored, nothing to delete

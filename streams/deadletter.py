@@ -24,6 +24,8 @@ class Source:
     partition: int
     offset: int
     key: bytes | None = None
+    timestamp: float | None = None
+    """The record's broker timestamp in seconds, when it has one (a topic, a recording); not dead-lettered."""
 
 
 def text_or_base64(raw: bytes) -> tuple[str, str]:

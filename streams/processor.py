@@ -3,9 +3,10 @@
 The faust agent (``streams/agents.py``) and the in-process replay driver call the very same
 :meth:`Processor.process_one`, which is what makes a replay reproduce a live run.
 
-Order of work for each event, which is the leakage rule: decode; for a request, build the vectors from the
-user's state *as it is* (just before the event), score, emit ``scores`` and ``feature-log``; only then let
-the event update the state.
+Order of work for each event, which is the leakage rule: decode; ask the partition's event clock
+(``streams/eventclock.py``) whether its time is plausible (a bad time is dead-lettered, a big jump waits for
+the events after it); for a request, build the vectors from the user's state *as it is* (just before the
+event), score, emit ``scores`` and ``feature-log``; only then let the event update the state.
 
 >>> from streams.settings import Settings
 >>> p = Processor.default(Settings())
@@ -38,6 +39,7 @@ from models.experiment import scorer_from_settings
 from models.scorer import Scorer
 from streams.counters import Counters
 from streams.deadletter import Source, dead_letter_record
+from streams.eventclock import ClockRule, PartitionClock, Release, Timed
 from streams.events import Event, InvalidEvent, Request, decode_event
 from streams.labels import LabelJoin
 from streams.settings import Settings
@@ -151,8 +153,10 @@ class Processor:
         self.timings = StageTimings()
         """Seconds per event spent in each stage: ``decode``, ``label_join``, ``features``, ``score``,
         ``update`` (the state after the event), and ``event`` (all of process_one)."""
-        self.max_ts: dict[int, float] = {}
-        """Newest event time seen per input partition: the partition's watermark before lateness."""
+        self.clock_rule = ClockRule.from_settings(settings)
+        self.clocks: dict[int, PartitionClock] = {}
+        """Per input partition, its guarded event-time clock (``streams/eventclock.py``): what moves it, and
+        the events held until a jump is confirmed."""
         window = settings.click_window if settings.label == "click" else settings.conversion_window
         self.labels = LabelJoin(window, settings.max_pending)
         self._deadlines: dict[int, list[tuple[float, str, str]]] = {}
@@ -161,6 +165,26 @@ class Processor:
     @classmethod
     def default(cls, settings: Settings) -> Processor:
         return cls(settings, FeatureSet.default(settings.user_ttl), scorer_from_settings(settings))
+
+    @property
+    def max_ts(self) -> dict[int, float]:
+        """Newest accepted event time per input partition: the partition's watermark before lateness."""
+        return {p: c.newest for p, c in self.clocks.items() if c.newest is not None}
+
+    def _clock(self, partition: int) -> PartitionClock:
+        clock = self.clocks.get(partition)
+        if clock is None:
+            clock = self.clocks[partition] = PartitionClock(self.clock_rule)
+        return clock
+
+    def clock_record(self, partition: int) -> bytes | None:
+        """The partition's clock and held events as bytes, for the worker to store after the batch's states."""
+        clock = self.clocks.get(partition)
+        return None if clock is None else clock.encode()
+
+    def restore_clock(self, partition: int, blob: bytes | None) -> None:
+        """Take back a partition's clock from :meth:`clock_record`'s bytes (after a restart or a rebalance)."""
+        self.clocks[partition] = PartitionClock.decode(self.clock_rule, blob)
 
     def process_one(self, raw: bytes, source: Source, states: StateCache) -> list[Output]:
         """Outputs for one raw input record. Never raises: what cannot be processed is dead-lettered."""
@@ -178,10 +202,29 @@ class Processor:
             return [self._dead_letter(raw, exc.reason, exc.code, source)]
         finally:
             self.timings.observe("decode", time.perf_counter() - start)
-        newest = self.max_ts.get(source.partition)
-        if newest is None or event.ts > newest:
-            self.max_ts[source.partition] = event.ts
-        elif event.ts < newest - self.settings.allowed_lateness:
+        clock = self._clock(source.partition)
+        if clock.is_redelivery(source.offset):
+            # Decided before the worker saved the partition's clock, which it does after the batch's outputs
+            # and states: everything this event did is out already (see streams/app.py).
+            self.counters.inc("events_redelivered")
+            return []
+        released = clock.offer(Timed(event.ts, source, raw, event))
+        if not released or released[-1].item.source is not source:
+            self.counters.inc("events_held")  # a jump waiting for the events after it (counted once)
+        return [out for decided in released for out in self._decided(decided, states)]
+
+    def _decided(self, decided: Release, states: StateCache) -> list[Output]:
+        """Outputs of an event the partition's clock has decided on: refused (``bad_time``), or processed."""
+        item, source = decided.item, decided.item.source
+        if decided.reason is not None:
+            return [self._dead_letter(item.raw, decided.reason, "bad_time", source)]
+        event = item.event
+        if event is None:  # held across a restart: decoded again (it was valid then)
+            try:
+                event = decode_event(item.raw, key=source.key, max_candidates=self.settings.max_candidates)
+            except InvalidEvent as exc:
+                return [self._dead_letter(item.raw, exc.reason, exc.code, source)]
+        if decided.behind > self.settings.allowed_lateness:
             self.counters.inc("events_late")
         # Windows that close under the new watermark close first: the event may expire its own user.
         started = time.perf_counter()
@@ -189,11 +232,12 @@ class Processor:
         self.timings.observe("label_join", time.perf_counter() - started)
         before = states.snapshot(event.user_id)
         try:
-            return closed + self._apply(event, raw, source, states)
+            return closed + self._apply(event, item.raw, source, states)
         except Exception as exc:  # a bug must cost one event, not the worker, and leave no trace in the state
             states.restore(event.user_id, before)
             log.exception("internal error on event %s at %s", event.event_id, source)
-            return [*closed, self._dead_letter(raw, f"internal error: {type(exc).__name__}: {exc}", "internal", source)]
+            return [*closed, self._dead_letter(item.raw, f"internal error: {type(exc).__name__}: {exc}", "internal",
+                                               source)]
 
     def _apply(self, event: Event, raw: bytes, source: Source, states: StateCache) -> list[Output]:
         state = states.get(event.user_id)
@@ -230,7 +274,9 @@ class Processor:
         """Close every request of ``partition`` whose window ended under the watermark (default: the
         partition's newest event time less the allowed lateness); ``math.inf`` closes them all."""
         if watermark is None:
-            watermark = self.max_ts.get(partition, -math.inf) - self.settings.allowed_lateness
+            clock = self.clocks.get(partition)
+            newest = None if clock is None else clock.newest
+            watermark = (-math.inf if newest is None else newest) - self.settings.allowed_lateness
         heap = self._deadlines.get(partition)
         outputs: list[Output] = []
         while heap and heap[0][0] < watermark:
@@ -244,8 +290,12 @@ class Processor:
         return outputs
 
     def close_all(self, states: StateCache) -> list[Output]:
-        """End of input: close every waiting request, as under a final watermark (replays end complete)."""
-        return [out for partition in sorted(self._deadlines) for out in self.close_due(partition, states, math.inf)]
+        """End of input: decide on the events still held (a jump nothing confirmed), then close every waiting
+        request, as under a final watermark (replays end complete)."""
+        outputs = [out for partition in sorted(self.clocks) for decided in self.clocks[partition].flush()
+                   for out in self._decided(decided, states)]
+        return outputs + [out for partition in sorted(self._deadlines)
+                          for out in self.close_due(partition, states, math.inf)]
 
     def index_pending(self, partition: int, user_id: str, state: UserState) -> None:
         """Put a user's waiting requests back in the deadline index (after a restart or a rebalance)."""
@@ -254,7 +304,7 @@ class Processor:
 
     def forget_partition(self, partition: int) -> None:
         self._deadlines.pop(partition, None)
-        self.max_ts.pop(partition, None)
+        self.clocks.pop(partition, None)
 
     def _example(self, example: dict[str, object]) -> Output:
         self.counters.inc(f"examples_{'positive' if example['y'] else 'negative'}")

@@ -72,10 +72,17 @@ class ReplayDriver:
         self._flush()
         return self._pending
 
-    def pipe(self, event: dict[str, Any] | bytes, key: bytes | None = None) -> None:
-        """Feed one event (a dict, or raw bytes as read from a topic or file); ``key`` is checked if given."""
+    def pipe(self, event: dict[str, Any] | bytes, key: bytes | None = None, timestamp: float | None = None,
+             partition: int = -1, offset: int | None = None) -> None:
+        """Feed one event (a dict, or raw bytes as read from a topic or file); ``key`` is checked if given.
+
+        A recording gives what the worker had: ``timestamp`` (the record's broker timestamp, seconds), and the
+        ``partition`` and ``offset`` it was read from, so each partition has its own clock as live
+        (``streams/eventclock.py``). Without them, the input is one partition (-1), at offset :attr:`position`.
+        """
         raw = event if isinstance(event, bytes) else orjson.dumps(event)
-        self._emit(self.processor.process_one(raw, Source(self.source, -1, self.position, key), self._open()))
+        source = Source(self.source, partition, self.position if offset is None else offset, key, timestamp)
+        self._emit(self.processor.process_one(raw, source, self._open()))
         self.position += 1
         self._in_batch += 1
         if self._in_batch >= self.batch_size:
@@ -119,7 +126,8 @@ class ReplayDriver:
             self.pipe(event)
 
     def finish(self) -> None:
-        """End of input: close every request still waiting for labels, as a final watermark would."""
+        """End of input: dead-letter the events a jump nothing confirmed still holds (see
+        ``streams/eventclock.py``), then close every request still waiting for labels, as a final watermark would."""
         self._emit(self.processor.close_all(self._open()))
         self._flush()
 

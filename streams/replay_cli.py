@@ -10,6 +10,10 @@ shapes of the topics) and ``metrics.json``: ``{"models": {name: {"n", "logloss",
 "events", "requests", "dead_letter"}`` (plus ``examples`` and the learner's ``tripwire``). At the end of the
 input, waiting requests close as under a final watermark, so a run is complete, and the same input gives
 the same files, byte for byte.
+
+A JSON-lines INPUT may be a recording of the events topic (``streamscore record``): its records are replayed
+with their keys, broker timestamps, partitions and offsets, so that each partition's event clock decides as the
+worker's did (``docs/event-time.md``).
 """
 
 from __future__ import annotations
@@ -24,12 +28,19 @@ import orjson
 
 from streams.eventfile import read_events
 from streams.processor import Output
+from streams.record import Recorded, is_recording, read_recording
 from streams.replay import ReplayDriver
 from streams.settings import Settings
 
 FORMATS = ("jsonl", "trivago", "talkingdata")
 OUTPUT_FILES = {"scores": "scores.jsonl", "feature-log": "feature_log.jsonl", "examples": "examples.jsonl",
                 "dead-letter": "dead_letter.jsonl"}
+
+
+def recorded_events(path: Path) -> Iterator[Recorded] | None:
+    """The records of ``path`` when it is a recording (``streamscore record``), else None."""
+    first = next(read_events(path), None)  # the generator is dropped at once, which closes the file
+    return read_recording(path) if first is not None and is_recording(first) else None
 
 
 def input_events(path: Path, fmt: str) -> Iterator[bytes]:
@@ -91,8 +102,16 @@ def run_replay(settings: Settings, input_path: Path, out_dir: Path, fmt: str = "
 
         driver = ReplayDriver(settings, source=input_path.name, learn=True, sink=write)
         events = 0
-        for raw in input_events(input_path, fmt):
-            driver.pipe(raw)
+        recording = recorded_events(input_path) if fmt == "jsonl" else None
+        if recording is not None:
+            # As the worker read them: key, broker timestamp, partition and offset (a tombstone is b"", as live).
+            records: Iterator[tuple[bytes, dict[str, Any]]] = (
+                (r.value or b"", {"key": r.key, "timestamp": r.timestamp / 1000 if r.timestamp > 0 else None,
+                                  "partition": r.partition, "offset": r.offset}) for r in recording)
+        else:
+            records = ((raw, {}) for raw in input_events(input_path, fmt))
+        for raw, where in records:
+            driver.pipe(raw, **where)
             events += 1
             if progress is not None and events % 500 == 0:
                 progress.update(events)

@@ -57,7 +57,11 @@ class Settings:
     batch_within: float = 0.05
     """Seconds a worker waits to fill a batch before it processes what it has."""
     session_timeout: float = 10.0
-    """Consumer-group session timeout in seconds (noida-db rejects values under 6)."""
+    """Consumer-group session timeout in seconds (Kafka and noida-db reject values under 6)."""
+    release_dead_member: bool = False
+    """At start, send ``LeaveGroup`` for the group member a killed worker left in this data directory. Needed on
+    noida-db, which never evicts dead members; Kafka evicts them after the session timeout (see
+    ``streams/membership.py``)."""
     max_candidates: int = 500
     """Requests with more candidates are dead-lettered: a slot this large is a producer bug."""
     user_ttl: float = 30 * 86400.0
@@ -66,6 +70,11 @@ class Settings:
     """Event-time seconds between two sweeps of a partition's state for expired users."""
     allowed_lateness: float = 60.0
     """Event-time seconds an event may arrive behind the newest one of its partition and still count as on time."""
+    clock_max_jump: float = 900.0
+    """Event-time seconds an event may lead its partition's clock (or its broker timestamp); a bigger jump waits
+    for ``clock_confirmations`` later events to confirm it (``docs/event-time.md``)."""
+    clock_confirmations: int = 3
+    """Events after a bigger jump that must follow it before it moves the partition's clock."""
     label: str = "click"
     """Which event type is the label: ``click`` or ``conversion`` (the other one is an ordinary interaction)."""
     click_window: float = 3600.0
@@ -274,6 +283,10 @@ def resolve_settings(env: Mapping[str, str] | None = None, config_file: Path | N
     return settings, sources
 
 
+MAX_CLOCK_CONFIRMATIONS = 100
+"""Held events are kept in one record per partition, and wait for that many more: keep both small."""
+
+
 def _validate(settings: Settings) -> None:
     if settings.label not in ("click", "conversion"):
         raise SettingsError(f"{_env_name('label')}={settings.label!r} is not valid: expected click or conversion")
@@ -282,6 +295,16 @@ def _validate(settings: Settings) -> None:
         raise SettingsError(
             f"{_env_name('user_ttl')}={settings.user_ttl} is not valid: expected more than the longest attribution "
             f"window plus the allowed lateness ({longest_window:g} s), or waiting requests would be forgotten"
+        )
+    if settings.clock_max_jump < settings.allowed_lateness:
+        raise SettingsError(
+            f"{_env_name('clock_max_jump')}={settings.clock_max_jump} is not valid: expected at least the allowed "
+            f"lateness ({settings.allowed_lateness:g} s), or ordinary disorder would refute a real jump"
+        )
+    if settings.clock_confirmations > MAX_CLOCK_CONFIRMATIONS:
+        raise SettingsError(
+            f"{_env_name('clock_confirmations')}={settings.clock_confirmations} is not valid: expected a whole "
+            f"number 1..{MAX_CLOCK_CONFIRMATIONS} (a partition holds that many events while a jump is unconfirmed)"
         )
     if settings.session_timeout < 6:
         raise SettingsError(

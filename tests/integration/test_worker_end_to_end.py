@@ -145,10 +145,12 @@ async def test_worker_scores_logs_and_dead_letters(
     unknown = await asyncio.to_thread(inspect_cli, "nobody")
     assert unknown.returncode == 1 and "unknown user" in unknown.stderr
 
-    # A later event of u1 moves its partition's watermark past r1's attribution window (160 + 3600 + 60 s of
-    # lateness): r1 closes, and the click on r1/b meets the vector logged when r1 was scored.
-    later = _event("e8", "u1", 4000.0, "view", item_id="c")
-    await produce(bootstrap, topic("events"), events_payload([later]))
+    # Later events of u1 move its partition's watermark past r1's attribution window (160 + 3600 + 60 s of
+    # lateness): r1 closes, and the click on r1/b meets the vector logged when r1 was scored. A jump that big
+    # moves the clock once the events after it confirm it (docs/event-time.md): one event alone would wait.
+    later = [_event(f"e{8 + i}", "u1", 4000.0 + i, "view", item_id="c")
+             for i in range(settings.clock_confirmations + 1)]
+    await produce(bootstrap, topic("events"), events_payload(later))
     examples = await consume(bootstrap, topic("examples"), expect=3, timeout=30, worker=worker,
                              until=lambda records: {"r1"} <= {r.json()["request_id"] for r in records})
     r1_examples = {e["item_id"]: e for e in (r.json() for r in examples) if e["request_id"] == "r1"}

@@ -51,10 +51,13 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("batch_size", "64", 64),
     ("batch_within", "0.25", 0.25),
     ("session_timeout", "30", 30.0),
+    ("release_dead_member", "true", True),
     ("max_candidates", "20", 20),
     ("user_ttl", "200000", 200000.0),  # must exceed the longest attribution window plus lateness
     ("expiry_sweep_every", "600", 600.0),
     ("allowed_lateness", "5.5", 5.5),
+    ("clock_max_jump", "120", 120.0),  # must be at least the allowed lateness
+    ("clock_confirmations", "5", 5),
     ("label", "conversion", "conversion"),
     ("click_window", "1800", 1800.0),
     ("conversion_window", "7200", 7200.0),
