@@ -25,7 +25,7 @@ from bench import latency, live, replay, scaling, state
 from bench.context import Context
 from bench.plan import FULL, QUICK, Plan
 from bench.report import environment, render_table
-from streams.broker import KINDS
+from streams.kafka.broker import KINDS
 from tests.fixtures import broker_kind_under_test, start_test_broker
 
 SECTIONS = ("replay", "live", "scaling", "latency", "state")

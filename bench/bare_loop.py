@@ -29,7 +29,7 @@ async def run(bootstrap: str, topic: str, out: str, group: str, expect: int, res
               fetch_max_wait_ms: int = 500) -> None:
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
                                 max_partition_fetch_bytes=8_000_000, fetch_max_wait_ms=fetch_max_wait_ms)
-    # The same producer settings as the worker's (streams/app.py): a fair comparison of the rest.
+    # The same producer settings as the worker's (streams/worker/app.py): a fair comparison of the rest.
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=1_000_000,
                                 max_request_size=4_000_000)
     stop = asyncio.Event()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.plan import Plan
-from streams.broker import free_port
+from streams.kafka.broker import free_port
 from streams.settings import Settings
 from tests.fixtures import BrokerUnderTest, make_settings
 

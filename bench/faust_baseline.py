@@ -23,7 +23,7 @@ import orjson
 from faust.worker import Worker
 
 from bench.procs import write_result
-from streams.app import kafka_url
+from streams.worker.app import kafka_url
 
 TAKE = 1000
 WITHIN = 0.05

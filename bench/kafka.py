@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.admin import create_topics, partitions_of
+from streams.core.topics import TopicSpec
+from streams.kafka.admin import create_topics, partitions_of
 from streams.settings import Settings
-from streams.topics import TopicSpec
 
 Payload = Sequence[tuple[bytes | None, bytes]]
 

@@ -23,7 +23,7 @@ from bench.kafka import create_plain_topics
 from bench.mix import make_mix
 from bench.procs import Child
 from bench.report import figure, percentiles
-from streams.admin import partitions_of
+from streams.kafka.admin import partitions_of
 from tests.fixtures import WorkerProcess, create_test_topics
 
 Record = tuple[bytes | None, bytes, str | None]

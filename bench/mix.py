@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from streams.simulate import simulate
+from streams.tools.simulate import simulate
 
 
 @dataclass

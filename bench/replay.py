@@ -1,7 +1,7 @@
 """Section 3, replay throughput: the worker's processor on one core (events per CPU second), no broker.
 
 The events are encoded once up front (as a topic hands them over), then piped through
-:class:`~streams.replay.ReplayDriver` with ``learn=False`` and ``learn=True``. Per stage, µs per event is the
+:class:`~streams.replay.driver.ReplayDriver` with ``learn=False`` and ``learn=True``. Per stage, µs per event is the
 stage's total time over the events piped (so stages that run for a few events only weigh what they cost).
 ``unattributed`` is ``event`` (all of ``process_one``) less its timed parts: the per-event bookkeeping
 between stages (the state snapshot for rollback, the deadline heap, counters). Baseline: orjson.loads alone.
@@ -17,7 +17,7 @@ import orjson
 from bench.mix import make_mix
 from bench.plan import Plan
 from bench.report import figure
-from streams.replay import ReplayDriver
+from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
 
 INSIDE_EVENT = ("decode", "label_join", "features", "score", "update")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.kafka import end_offsets, wait_for_request
 from streams.settings import Settings
-from streams.simulate import simulate
+from streams.tools.simulate import simulate
 from tests.fixtures import (
     WorkerProcess,
     consume,

@@ -26,7 +26,7 @@ from bench.procs import worker_counters
 from bench.report import figure
 from bench.restart import ready_after_start
 from bench.state_size import worst_case
-from streams.replay import ReplayDriver
+from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
 from tests.fixtures import WorkerProcess, create_test_topics
 

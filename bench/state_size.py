@@ -11,9 +11,9 @@ import time
 
 from features.builtin import MAX_TYPES
 from features.state import encode_state
-from streams.replay import ReplayDriver
+from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
-from streams.simulate import simulate
+from streams.tools.simulate import simulate
 
 
 def typical(users: int, events: int) -> dict[str, float]:

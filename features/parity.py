@@ -8,7 +8,7 @@ value, or a pipeline that updates before it scores, gives a different vector and
 It costs O(events per user²): for tests and audits of a replay, not for the hot path.
 
 >>> from features.featureset import FeatureSet
->>> from streams.replay import ReplayDriver
+>>> from streams.replay.driver import ReplayDriver
 >>> from streams.settings import Settings
 >>> events = [{"event_id": "e1", "user_id": "u", "ts": 1, "type": "view", "item_id": "a"},
 ...           {"event_id": "e2", "user_id": "u", "ts": 2, "type": "request", "request_id": "r",

@@ -1,6 +1,6 @@
 """The learner: examples in, signed model snapshots and functional metrics out; pure and deterministic.
 
-The same class runs live (``streams/learner_process.py``, fed from the ``examples`` topic) and in the
+The same class runs live (``streams/learner/process.py``, fed from the ``examples`` topic) and in the
 in-process replay driver. Given the same examples in the same order it learns the same models, byte for byte:
 nothing here reads a clock, and the wall time a caller passes to :meth:`Learner.due_snapshot` only decides
 *when* snapshots are published, never what is learned.

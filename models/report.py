@@ -39,7 +39,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.admin import partitions_of
+from streams.kafka.admin import partitions_of
 from streams.settings import Settings
 
 __all__ = [

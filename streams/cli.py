@@ -17,12 +17,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
-from streams.admin import BrokerUnreachable, TopicMismatch, create_topics, ping
-from streams.broker import DEFAULT_KIND, KINDS, BrokerError, local_broker
-from streams.membership import DataDirInUse, refuse_if_in_use, release_previous_member
-from streams.progress import Progress
+from streams.core.topics import topic_specs
+from streams.kafka.admin import BrokerUnreachable, TopicMismatch, create_topics, ping
+from streams.kafka.broker import DEFAULT_KIND, KINDS, BrokerError, local_broker
 from streams.settings import TOPIC_NAMES, Settings, SettingsError, flag_assignments, resolve_settings, show_settings
-from streams.topics import topic_specs
+from streams.tools.progress import Progress
+from streams.worker.membership import DataDirInUse, refuse_if_in_use, release_previous_member
 
 
 class UsageError(RuntimeError):
@@ -72,7 +72,7 @@ def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.worker import run_worker
+    from streams.worker.run import run_worker
 
     asyncio.run(ping(settings.bootstrap))  # fail fast with one line, before faust retries forever
     if settings.release_dead_member:
@@ -103,7 +103,7 @@ def cmd_inspect(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_learner(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.learner_process import run_learner
+    from streams.learner.process import run_learner
 
     asyncio.run(ping(settings.bootstrap))
     return run_learner(settings)
@@ -121,7 +121,7 @@ def cmd_experiment(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.replay_cli import FORMATS, guess_format, replay_settings, run_replay
+    from streams.replay.cli import FORMATS, guess_format, replay_settings, run_replay
 
     path = Path(args.input)
     if not path.exists():
@@ -140,7 +140,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_record(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.record import UnknownTopic, record_topic
+    from streams.tools.record import UnknownTopic, record_topic
 
     topic = settings.topic(args.topic) if args.topic in TOPIC_NAMES else args.topic
     try:
@@ -155,8 +155,8 @@ def cmd_record(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.produce_file import produce_file
-    from streams.record import UnknownTopic
+    from streams.tools.produce import produce_file
+    from streams.tools.record import UnknownTopic
 
     topic = settings.topic(args.topic) if args.topic in TOPIC_NAMES else args.topic
     path = Path(args.file)
@@ -173,8 +173,8 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.eventfile import write_events
-    from streams.simulate import simulate
+    from streams.tools.eventfile import write_events
+    from streams.tools.simulate import simulate
 
     out = Path(args.out)
     events, truth = simulate(users=args.users, events=args.events, seed=args.seed)
@@ -188,7 +188,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.demo import run_demo
+    from streams.tools.demo import run_demo
 
     keep = sys.stdout.isatty() if args.keep is None else args.keep
     return run_demo(settings, users=args.users, events=args.events, seconds=args.seconds,
@@ -205,7 +205,7 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_top(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.top import run_top
+    from streams.ops.top import run_top
 
     url = f"http://{settings.web_host}:{settings.web_port}/dashboard/data.json"
     try:

@@ -61,7 +61,7 @@ class Settings:
     release_dead_member: bool = False
     """At start, send ``LeaveGroup`` for the group member a killed worker left in this data directory. Needed on
     noida-db, which never evicts dead members; Kafka evicts them after the session timeout (see
-    ``streams/membership.py``)."""
+    ``streams/worker/membership.py``)."""
     max_candidates: int = 500
     """Requests with more candidates are dead-lettered: a slot this large is a producer bug."""
     user_ttl: float = 30 * 86400.0

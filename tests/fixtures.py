@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.admin import create_topics, partitions_of
-from streams.broker import DEFAULT_KIND, LocalBroker, free_port, local_broker
+from streams.kafka.admin import create_topics, partitions_of
+from streams.kafka.broker import DEFAULT_KIND, LocalBroker, free_port, local_broker
 from streams.settings import Settings, load_settings, to_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +70,8 @@ def make_settings(broker: BrokerUnderTest, data_dir: Path, **overrides: Any) -> 
         web_port=free_port(),
         batch_within=0.02,
         log_level="info",
-        release_dead_member=broker.kind == "noida",  # noida-db never evicts a killed member (streams/membership.py)
+        # noida-db never evicts a killed member (streams/worker/membership.py)
+        release_dead_member=broker.kind == "noida",
     )
     values.update(overrides)
     # Validated as a worker process will validate them, so a bad combination fails here, not in a subprocess.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from streams.replay_cli import run_replay
+from streams.replay.cli import run_replay
 from tests.golden import EXPECTED, INPUT, SETTINGS
 
 if __name__ == "__main__":

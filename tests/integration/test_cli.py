@@ -12,8 +12,8 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streams.broker import free_port
-from streams.kafka_broker import kafka_version
+from streams.kafka.broker import free_port
+from streams.kafka.kafka_broker import kafka_version
 from streams.settings import TOPIC_NAMES
 
 pytestmark = pytest.mark.integration

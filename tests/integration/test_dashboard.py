@@ -21,11 +21,11 @@ from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from streams.broker import free_port
-from streams.eventfile import write_events
-from streams.produce_file import produce_file
+from streams.kafka.broker import free_port
 from streams.settings import Settings
-from streams.simulate import simulate
+from streams.tools.eventfile import write_events
+from streams.tools.produce import produce_file
+from streams.tools.simulate import simulate
 from tests.fixtures import WorkerProcess
 
 pytestmark = pytest.mark.integration

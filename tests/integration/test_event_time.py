@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.replay import ReplayDriver
+from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
-from streams.simulate import simulate
+from streams.tools.simulate import simulate
 from tests.fixtures import (
     WorkerProcess,
     assert_examples_match_replay,

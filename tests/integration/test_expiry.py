@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from streams.replay import ReplayDriver
+from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
 from tests.fixtures import WorkerProcess, consume, covers, events_payload, produce, unique_by_request
 

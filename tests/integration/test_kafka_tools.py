@@ -13,9 +13,9 @@ from collections.abc import Callable
 import orjson
 import pytest
 
-from streams.kafka_broker import CONSOLE_PRODUCER, CONSUMER_GROUPS, kafka_tool, missing_kafka
+from streams.kafka.kafka_broker import CONSOLE_PRODUCER, CONSUMER_GROUPS, kafka_tool, missing_kafka
 from streams.settings import Settings
-from streams.simulate import simulate
+from streams.tools.simulate import simulate
 from tests.fixtures import WorkerProcess, consume, covers, unique_by_request
 
 pytestmark = pytest.mark.integration

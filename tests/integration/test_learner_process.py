@@ -22,15 +22,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from models.learner import CHECKPOINT, Learner
 from models.snapshots import Snapshot, load_snapshot
 from models.tripwire import Tripwire
-from streams.broker import free_port
-from streams.learner_process import LiveLearner, SnapshotTooLarge, read_snapshots, restore_learner
+from streams.kafka.broker import free_port
+from streams.learner.process import LiveLearner, SnapshotTooLarge, read_snapshots, restore_learner
 from streams.settings import Settings, to_env
 from tests.fixtures import REPO, Record, consume, produce
 from tests.unit.test_prometheus import get, parse
 
 pytestmark = pytest.mark.integration
 
-RUN = ("from streams.learner_process import run_learner; from streams.settings import load_settings; "
+RUN = ("from streams.learner.process import run_learner; from streams.settings import load_settings; "
        "raise SystemExit(run_learner(load_settings()))")
 
 

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from models.snapshots import load_snapshot
-from streams.broker import free_port
+from streams.kafka.broker import free_port
 from streams.settings import Settings
-from streams.simulate import simulate
+from streams.tools.simulate import simulate
 from tests.fixtures import WorkerProcess, consume, events_payload, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.admin import create_topics, ping
-from streams.eventfile import read_events, write_events
-from streams.produce_file import event_key, produce_file
-from streams.record import Recorded, UnknownTopic, read_recording, record_topic
+from streams.core.topics import TopicSpec
+from streams.kafka.admin import create_topics, ping
 from streams.settings import Settings
-from streams.topics import TopicSpec
+from streams.tools.eventfile import read_events, write_events
+from streams.tools.produce import event_key, produce_file
+from streams.tools.record import Recorded, UnknownTopic, read_recording, record_topic
 from tests.fixtures import produce
 
 pytestmark = pytest.mark.integration

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from streams.broker import free_port
-from streams.replay import ReplayDriver
+from streams.kafka.broker import free_port
+from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
-from streams.simulate import simulate
+from streams.tools.simulate import simulate
 from tests.fixtures import (
     BrokerUnderTest,
     WorkerProcess,
@@ -69,7 +69,7 @@ async def test_sigkill_and_restart_keeps_state_and_scores_every_request(
     broker: BrokerUnderTest, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     # Kafka evicts the killed member after the session timeout; noida-db never does, so there the restarted
-    # worker releases it (streams/membership.py, STREAMSCORE_RELEASE_DEAD_MEMBER).
+    # worker releases it (streams/worker/membership.py, STREAMSCORE_RELEASE_DEAD_MEMBER).
     crash_broker = broker
     if crash_broker.kind == "tansu":
         request.applymarker(pytest.mark.xfail(strict=True, reason=TANSU_LIST_OFFSETS))

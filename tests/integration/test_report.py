@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from models.report import ReportUnavailable, experiment_report, fetch_report_async
-from streams.broker import free_port
+from streams.kafka.broker import free_port
 from streams.settings import Settings
 from tests.fixtures import produce
 

@@ -19,11 +19,11 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.broker import free_port
-from streams.kafka_broker import CONSUMER_GROUPS, kafka_tool, missing_kafka
-from streams.replay import ReplayDriver
+from streams.kafka.broker import free_port
+from streams.kafka.kafka_broker import CONSUMER_GROUPS, kafka_tool, missing_kafka
+from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
-from streams.simulate import simulate
+from streams.tools.simulate import simulate
 from tests.fixtures import (
     BrokerUnderTest,
     WorkerProcess,

@@ -10,9 +10,9 @@ import pytest
 from models.experiment import scorer_from_settings
 from models.registry import build
 from models.snapshots import dump_snapshot
-from streams.counters import Counters
+from streams.core.counters import Counters
 from streams.settings import Settings
-from streams.snapshot_feed import SnapshotFeed, follow_snapshots
+from streams.worker.snapshot_feed import SnapshotFeed, follow_snapshots
 from tests.fixtures import produce
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from streams.replay import ReplayDriver
+from streams.replay.driver import ReplayDriver
 from streams.settings import Settings, to_env
 from tests.fixtures import WorkerProcess, consume, events_payload, produce
 

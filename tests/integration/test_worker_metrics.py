@@ -15,9 +15,9 @@ from collections.abc import Callable
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.broker import free_port
+from streams.kafka.broker import free_port
 from streams.settings import Settings, to_env
-from streams.simulate import simulate
+from streams.tools.simulate import simulate
 from tests.fixtures import REPO, WorkerProcess, events_payload, produce
 
 pytestmark = pytest.mark.integration

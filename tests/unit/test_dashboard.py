@@ -10,9 +10,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
-from streams.app import create_app
-from streams.dashboard.assets import CONTENT_TYPES, STATIC_DIR, asset
+from streams.ops.dashboard.assets import CONTENT_TYPES, STATIC_DIR, asset
 from streams.settings import Settings
+from streams.worker.app import create_app
 
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.deadletter import Source, dead_letter_record, decode_raw
+from streams.core.deadletter import Source, dead_letter_record, decode_raw
 
 FIELDS = {"raw", "raw_encoding", "error", "code", "topic", "partition", "offset", "key"}
 

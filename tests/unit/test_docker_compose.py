@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from streams.core.topics import topic_specs
 from streams.settings import ENV_PREFIX, TOPIC_NAMES, Settings, load_settings, to_env
-from streams.topics import topic_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()

@@ -1,4 +1,5 @@
-"""The guarded event clock (streams/eventclock.py): one bad ``ts`` cannot move a partition's clock, a real jump can.
+"""The guarded event clock (streams/core/eventclock.py): one bad ``ts`` cannot move a partition's clock, a real
+jump can.
 
 The rule on its own first, then through the processor and the replay on the simulator's stream, then across a
 simulated crash (the worker saves the clock after the batch's states), then its settings.
@@ -18,15 +19,15 @@ from hypothesis import strategies as st
 from features.featureset import LAST_POSITION
 from features.state import decode_state
 from streams.cli import main
-from streams.deadletter import Source
-from streams.eventclock import ClockRule, PartitionClock, Release, Timed
-from streams.eventfile import write_events
-from streams.labels import PENDING
-from streams.processor import Output, Processor, StateCache
-from streams.record import Recorded
-from streams.replay import ReplayDriver
+from streams.core.deadletter import Source
+from streams.core.eventclock import ClockRule, PartitionClock, Release, Timed
+from streams.core.labels import PENDING
+from streams.core.processor import Output, Processor, StateCache
+from streams.replay.driver import ReplayDriver
 from streams.settings import Settings, SettingsError, load_settings, resolve_settings, show_settings
-from streams.simulate import simulate
+from streams.tools.eventfile import write_events
+from streams.tools.record import Recorded
+from streams.tools.simulate import simulate
 
 RULE = ClockRule(max_jump=900.0, max_behind=30 * 86400.0, confirmations=3)
 DAY = 86400.0

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.eventfile import read_events, write_events
+from streams.tools.eventfile import read_events, write_events
 
 EVENTS = [
     {"event_id": "e1", "user_id": "u1", "ts": 1.5, "type": "view", "item_id": "i1"},

@@ -1,4 +1,4 @@
-"""Unit tests of streams.expiry: when a partition is swept, and which users a sweep deletes."""
+"""Unit tests of streams.core.expiry: when a partition is swept, and which users a sweep deletes."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from features.builtin import Activity
 from features.featureset import FeatureSet
 from features.state import decode_state, encode_state
+from streams.core.expiry import FAUST_KEY_PREFIX, ExpirySweeper, expired_users
 from streams.events import Interaction
-from streams.expiry import FAUST_KEY_PREFIX, ExpirySweeper, expired_users
 
 # ------------------------------------------------------------------------------------------------- due
 

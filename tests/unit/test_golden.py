@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.replay_cli import OUTPUT_FILES, run_replay
+from streams.replay.cli import OUTPUT_FILES, run_replay
 from tests.golden import EXPECTED, INPUT, SETTINGS
 
 

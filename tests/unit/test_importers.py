@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from streams.events import Click, Conversion, Interaction, Request, decode_event
-from streams.importers.talkingdata import read_talkingdata
-from streams.importers.trivago import read_trivago
+from streams.tools.importers.talkingdata import read_talkingdata
+from streams.tools.importers.trivago import read_trivago
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 TRIVAGO = DATA / "trivago_100k.csv.gz"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import DEFAULT_KIND, KINDS, BrokerError, local_broker
-from streams.kafka_broker import KafkaBroker, java_major, kafka_version, missing_kafka, server_properties
+from streams.kafka.broker import DEFAULT_KIND, KINDS, BrokerError, local_broker
+from streams.kafka.kafka_broker import KafkaBroker, java_major, kafka_version, missing_kafka, server_properties
 
 
 def fake_java(tmp_path: Path, version_line: str) -> Path:

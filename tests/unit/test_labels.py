@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from streams.replay import ReplayDriver
+from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
 
 # Click window 60 s, lateness 10 s: request r1 at 100 closes once an event of the partition reaches > 170.
@@ -117,7 +117,7 @@ def test_conversions_are_the_label_when_configured_with_their_own_window() -> No
 
 
 def test_examples_replay_byte_for_byte() -> None:
-    from streams.simulate import simulate
+    from streams.tools.simulate import simulate
 
     stream, _ = simulate(users=20, events=800, seed=4)
     first, second = run(*stream, finish=True), run(*stream, finish=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from streams.replay import ReplayDriver
+from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
-from streams.simulate import simulate
+from streams.tools.simulate import simulate
 
 pytestmark = pytest.mark.slow
 

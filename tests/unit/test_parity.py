@@ -9,11 +9,11 @@ from features.featureset import FeatureSet, default_features
 from features.parity import point_in_time_mismatches
 from features.state import UserState
 from models.scorer import Scorer
+from streams.core.processor import Processor, StateCache
 from streams.events import Event, Request
-from streams.processor import Processor, StateCache
-from streams.replay import ReplayDriver
+from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
-from streams.simulate import simulate
+from streams.tools.simulate import simulate
 
 
 def _replay(

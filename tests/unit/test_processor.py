@@ -1,4 +1,5 @@
-"""Unit tests of streams.processor and streams.replay: outputs, dead letters, redelivery, lateness, replay."""
+"""Unit tests of streams.core.processor and streams.replay.driver: outputs, dead letters, redelivery, lateness,
+replay."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from features.builtin import Activity, ItemInteractions
 from features.featureset import FeatureSet
 from features.state import encode_state
 from models.scorer import Scorer
-from streams.deadletter import Source
+from streams.core.deadletter import Source
+from streams.core.processor import Output, Processor, StateCache
 from streams.events import Event, Request
-from streams.processor import Output, Processor, StateCache
-from streams.replay import ReplayDriver
+from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
-from streams.simulate import simulate
+from streams.tools.simulate import simulate
 
 SETTINGS = Settings()  # allowed_lateness 60 s, max_candidates 500
 
@@ -171,7 +172,7 @@ def test_exception_in_feature_values_is_dead_lettered_as_internal(caplog: pytest
     p = small_processor(Activity(), Boom())
     states = StateCache(lambda user_id: None)
     payload = request("e1", "u1", 10.0, ["a"])
-    with caplog.at_level(logging.CRITICAL, logger="streams.processor"):
+    with caplog.at_level(logging.CRITICAL, logger="streams.core.processor"):
         out = p.process_one(payload, src(4), states)  # does not raise
     assert len(out) == 1 and out[0].topic == "dead-letter"
     record = orjson.loads(out[0].value)
@@ -188,7 +189,7 @@ def test_exception_in_feature_values_is_dead_lettered_as_internal(caplog: pytest
 def test_exception_in_feature_update_is_dead_lettered_as_internal(caplog: pytest.LogCaptureFixture) -> None:
     p = small_processor(Activity(), BoomOnUpdate())
     states = StateCache(lambda user_id: None)
-    with caplog.at_level(logging.CRITICAL, logger="streams.processor"):
+    with caplog.at_level(logging.CRITICAL, logger="streams.core.processor"):
         out = p.process_one(view("e1", "u1", 10.0, "bad"), src(0), states)
     assert [orjson.loads(o.value)["code"] for o in out] == ["internal"]
     assert orjson.loads(out[0].value)["error"] == "internal error: ZeroDivisionError: division by zero"
@@ -209,7 +210,7 @@ def test_failed_event_leaves_no_trace_in_the_state_whatever_the_batching(caplog:
             store.update(states.dirty())
         return store
 
-    with caplog.at_level(logging.CRITICAL, logger="streams.processor"):
+    with caplog.at_level(logging.CRITICAL, logger="streams.core.processor"):
         one_by_one = run([[0], [1]])  # as the replay driver does
         together = run([[0, 1]])  # as a worker's batch does
     # the dead-lettered event must cost that one event: only the good view is counted
@@ -226,7 +227,7 @@ def test_a_failed_event_puts_back_a_stored_state_whether_or_not_the_batch_change
     p.process_one(view("e1", "u1", 10.0, "good"), src(0), first)
     store.update(first.dirty())
     stored = store["u1"]
-    with caplog.at_level(logging.CRITICAL, logger="streams.processor"):
+    with caplog.at_level(logging.CRITICAL, logger="streams.core.processor"):
         clean = StateCache(store.get)  # first event of a batch: the state is as loaded
         assert [o.topic for o in p.process_one(view("e2", "u1", 20.0, "bad"), src(1), clean)] == ["dead-letter"]
         assert clean.get("u1") == orjson.loads(stored) and clean.dirty() == []

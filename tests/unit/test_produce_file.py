@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.eventfile import write_events
-from streams.produce_file import Outgoing, event_key, file_records, send_times
-from streams.record import Recorded, is_recording, read_recording, recorded_values
+from streams.tools.eventfile import write_events
+from streams.tools.produce import Outgoing, event_key, file_records, send_times
+from streams.tools.record import Recorded, is_recording, read_recording, recorded_values
 
 stamps_strategy = st.lists(st.floats(min_value=0, max_value=2e9, allow_nan=False), max_size=50)
 

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from streams.progress import Progress
+from streams.tools.progress import Progress
 
 
 class FakeTTY(io.StringIO):

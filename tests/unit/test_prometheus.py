@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from models.learner import Learner
-from models.prometheus import format_value, prometheus
 from models.tripwire import Tripwire
+from streams.ops.prometheus import format_value, prometheus
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 HELP = re.compile(rf"^# HELP ({NAME}) (.+)$")

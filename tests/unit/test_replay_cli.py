@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from streams.cli import main
-from streams.eventfile import write_events
-from streams.simulate import simulate
+from streams.tools.eventfile import write_events
+from streams.tools.simulate import simulate
 
 OUTPUTS = ["dead_letter.jsonl", "examples.jsonl", "feature_log.jsonl", "metrics.json", "scores.jsonl"]
 

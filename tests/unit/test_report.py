@@ -5,7 +5,7 @@ import orjson
 import pytest
 
 from models.report import ReportUnavailable, experiment_report, fetch_report, logloss_interval
-from streams.broker import free_port
+from streams.kafka.broker import free_port
 from streams.settings import Settings
 
 REPORT = {

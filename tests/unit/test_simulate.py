@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from streams.events import Click, Interaction, Request, decode_event
-from streams.simulate import (
+from streams.tools.simulate import (
     CLICK_DELAY_MAX_S,
     CLICK_DELAY_MIN_S,
     exact_auc,

@@ -8,9 +8,9 @@ import pytest
 from models.baseline import SmoothedCTR
 from models.scorer import Scorer
 from models.snapshots import dump_snapshot
-from streams.counters import Counters
+from streams.core.counters import Counters
 from streams.settings import Settings
-from streams.snapshot_feed import SnapshotFeed, follow_snapshots, register_snapshot_feed
+from streams.worker.snapshot_feed import SnapshotFeed, follow_snapshots, register_snapshot_feed
 
 KEY = b"feed-test-key"
 VECTORS = [{"cand_position": 0.0}]
@@ -69,7 +69,7 @@ def test_a_tampered_snapshot_is_refused_logged_and_counted(feed, caplog):
     evil = dump_snapshot(baseline_with(10, 10), name="baseline", version=99, key=KEY)
     tampered = evil[:40] + bytes([evil[40] ^ 1]) + evil[41:]
 
-    with caplog.at_level(logging.WARNING, logger="streams.snapshot_feed"):
+    with caplog.at_level(logging.WARNING, logger="streams.worker.snapshot_feed"):
         assert feed.apply_one(b"baseline", tampered) == "refused"
     assert feed.scorer.models["baseline"] is served
     assert feed.scorer.score_one("u", VECTORS).model_version == 1
@@ -92,7 +92,7 @@ def test_a_tampered_snapshot_is_refused_logged_and_counted(feed, caplog):
     ],
 )
 def test_unverifiable_or_unusable_snapshots_are_refused(feed, caplog, blob, reason):
-    with caplog.at_level(logging.WARNING, logger="streams.snapshot_feed"):
+    with caplog.at_level(logging.WARNING, logger="streams.worker.snapshot_feed"):
         assert feed.apply_one(b"baseline", blob) == "refused"
     assert feed.scorer.versions == {"prod": 0, "baseline": 0}
     assert feed.counters.snapshot() == {"snapshots_refused": 1}
@@ -102,7 +102,7 @@ def test_unverifiable_or_unusable_snapshots_are_refused(feed, caplog, blob, reas
 def test_a_signed_snapshot_this_code_cannot_unpickle_is_refused(feed, monkeypatch, caplog):
     blob = dump_snapshot(Gone(), name="baseline", version=2, key=KEY)
     monkeypatch.delattr(sys.modules[__name__], "Gone")
-    with caplog.at_level(logging.WARNING, logger="streams.snapshot_feed"):
+    with caplog.at_level(logging.WARNING, logger="streams.worker.snapshot_feed"):
         assert feed.apply_one(b"baseline", blob) == "refused"
     assert "(unloadable): AttributeError" in caplog.records[-1].getMessage()
     assert feed.scorer.versions["baseline"] == 0
@@ -112,7 +112,7 @@ def test_records_that_are_not_live_models_are_ignored_unread(feed, monkeypatch):
     def no_loading(*args, **kwargs):
         raise AssertionError("load_snapshot called for an ignored record")
 
-    monkeypatch.setattr("streams.snapshot_feed.load_snapshot", no_loading)
+    monkeypatch.setattr("streams.worker.snapshot_feed.load_snapshot", no_loading)
     learner_state = dump_snapshot({"state": 1}, name="__learner__", version=7, key=KEY)
     assert feed.apply_one(b"__learner__", learner_state) == "ignored"
     assert feed.apply_one(b"gbm", b"whatever") == "ignored"
@@ -137,7 +137,7 @@ async def test_follow_snapshots_survives_an_unreachable_broker_and_stops_when_to
 
 
 async def test_register_snapshot_feed_adds_a_task_that_app_shutdown_stops(tmp_path):
-    from streams.app import create_app
+    from streams.worker.app import create_app
 
     stream_app = create_app(Settings(bootstrap="127.0.0.1:1", data_dir=tmp_path, web_enabled=False))
     tasks_before = len(stream_app.app._app_tasks)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from streams.core.topics import TopicSpec, spec_for, topic_specs
 from streams.settings import TOPIC_NAMES, Settings, load_settings
-from streams.topics import TopicSpec, spec_for, topic_specs
 
 # Compacted (the newest snapshot per model wins), and room for the learner's checkpoint (64 MiB).
 SNAPSHOT_CONFIG = {"cleanup.policy": "compact", "max.message.bytes": "67108864"}

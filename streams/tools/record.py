@@ -34,9 +34,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from streams.admin import BrokerUnreachable, partitions_of, ping
-from streams.deadletter import text_or_base64
-from streams.eventfile import PathLike, read_events, write_events
+from streams.core.deadletter import text_or_base64
+from streams.kafka.admin import BrokerUnreachable, partitions_of, ping
+from streams.tools.eventfile import PathLike, read_events, write_events
 
 __all__ = ["Recorded", "UnknownTopic", "is_recording", "parse_line", "read_recording", "record_topic",
            "recorded_values"]

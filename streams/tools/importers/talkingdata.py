@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from streams.importers import Event, Importer, PathLike, csv_rows
+from streams.tools.importers import Event, Importer, PathLike, csv_rows
 
 COLUMNS = ("ip", "app", "device", "os", "channel", "click_time", "attributed_time", "is_attributed")
 CONTEXT_COLUMNS = ("device", "os", "channel")

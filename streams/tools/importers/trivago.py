@@ -39,7 +39,7 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 
-from streams.importers import Event, Importer, PathLike, csv_rows
+from streams.tools.importers import Event, Importer, PathLike, csv_rows
 
 COLUMNS = ("user_id", "session_id", "timestamp", "step", "action_type", "reference", "platform", "city",
            "device", "impressions", "prices")

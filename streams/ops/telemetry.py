@@ -3,8 +3,8 @@
 Everything here is bounded (fixed histograms, short rings), so a worker that runs for months holds the same
 few kilobytes. Wall-clock time appears only here: it measures the worker, it never decides an output.
 
->>> from streams.counters import Counters
->>> from streams.timings import StageTimings
+>>> from streams.core.counters import Counters
+>>> from streams.core.timings import StageTimings
 >>> t = WorkerTelemetry(Counters(), StageTimings(), clock=lambda: 100.0)
 >>> t.observe_output("dead-letter", None, b'{"error": "not JSON", "code": "not_json", "topic": "e", '
 ...                  b'"partition": 0, "offset": 7}')
@@ -23,8 +23,8 @@ from typing import Any
 
 import orjson
 
-from streams.counters import Counters
-from streams.timings import LatencyHistogram, StageTimings
+from streams.core.counters import Counters
+from streams.core.timings import LatencyHistogram, StageTimings
 
 RECENT_DEAD_LETTERS = 20
 THROUGHPUT_SAMPLES = 600

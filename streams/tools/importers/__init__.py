@@ -6,8 +6,8 @@ Nothing is dropped silently: a row that cannot become an event is counted in :at
 under a reason, with the first line it happened on in :attr:`Importer.first_line`; a row converted
 with a caveat (say, a click on an item that was not shown) is counted in :attr:`Importer.notes`.
 
-- :func:`streams.importers.trivago.read_trivago` — trivago RecSys Challenge 2019 sessions.
-- :func:`streams.importers.talkingdata.read_talkingdata` — TalkingData ad clicks and installs.
+- :func:`streams.tools.importers.trivago.read_trivago` — trivago RecSys Challenge 2019 sessions.
+- :func:`streams.tools.importers.talkingdata.read_talkingdata` — TalkingData ad clicks and installs.
 
 >>> class Demo(Importer):
 ...     source = "demo"

@@ -1,6 +1,6 @@
 """Producing a file to a topic: a recording (keys kept) or a plain events file (keyed by ``user_id``).
 
-Which kind a file is, its first line says (:func:`streams.record.is_recording`). An events file's lines are sent
+Which kind a file is, its first line says (:func:`streams.tools.record.is_recording`). An events file's lines are sent
 as they are, byte for byte, keyed by the event's ``user_id``; a line that is not a JSON object with a string
 ``user_id`` is still sent, with no key, so the worker dead-letters it with its reason instead of it vanishing here.
 
@@ -30,10 +30,10 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from streams.admin import BrokerUnreachable, ping
-from streams.eventfile import PathLike, read_events
-from streams.record import UnknownTopic, is_recording, read_recording
-from streams.topics import MAX_SNAPSHOT_BYTES
+from streams.core.topics import MAX_SNAPSHOT_BYTES
+from streams.kafka.admin import BrokerUnreachable, ping
+from streams.tools.eventfile import PathLike, read_events
+from streams.tools.record import UnknownTopic, is_recording, read_recording
 
 __all__ = ["Outgoing", "event_key", "file_records", "produce_file", "send_times"]
 

@@ -6,8 +6,8 @@ import logging
 
 from faust.worker import Worker
 
-from streams.app import USER_STATE_TABLE, create_app
 from streams.settings import Settings
+from streams.worker.app import USER_STATE_TABLE, create_app
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,12 @@
 """A worker's ``GET /metrics``: its own counters, latencies and lag, and the learner's latest report.
 
-Counters keep their meaning from :mod:`streams.processor` and the feeds; families that group several of them
+Counters keep their meaning from :mod:`streams.core.processor` and the feeds; families that group several of them
 carry a label (``dead_letter.not_json`` becomes ``streamscore_dead_letter_total{code="not_json"}``), and any
 counter not named below still appears, as ``streamscore_<name>_total``, so a new counter is never invisible.
 
->>> from streams.counters import Counters
->>> from streams.timings import StageTimings
->>> from streams.telemetry import WorkerTelemetry
+>>> from streams.core.counters import Counters
+>>> from streams.core.timings import StageTimings
+>>> from streams.ops.telemetry import WorkerTelemetry
 >>> counters = Counters()
 >>> counters.inc("events_in", 3); counters.inc("dead_letter", 1); counters.inc("dead_letter.not_json", 1)
 >>> text = worker_prometheus(WorkerTelemetry(counters, StageTimings()), {"prod": 4}, None)
@@ -20,8 +20,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from models.prometheus import Sample, family, histogram_family, prometheus
-from streams.telemetry import WorkerTelemetry
+from streams.ops.prometheus import Sample, family, histogram_family, prometheus
+from streams.ops.telemetry import WorkerTelemetry
 
 __all__ = ["worker_prometheus"]
 

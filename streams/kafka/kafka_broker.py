@@ -2,7 +2,7 @@
 
 The jars come from Maven Central through ``broker/pom.xml``: ``make kafka`` copies the runtime classpath into
 ``.kafka/libs/`` (ignored by git), once per version. Nothing here downloads anything: a missing JDK or missing
-jars is a :class:`~streams.broker.BrokerError` that says what is missing and that ``--kind noida`` needs
+jars is a :class:`~streams.kafka.broker.BrokerError` that says what is missing and that ``--kind noida`` needs
 neither.
 
 Laptop settings: a small heap, replication 1 for the internal topics, no initial rebalance delay (a test's
@@ -23,9 +23,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.broker import BrokerError, LocalBroker, free_port
+from streams.kafka.broker import BrokerError, LocalBroker, free_port
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MIN_JAVA = 17
 HEAP = "-Xmx512m"
 

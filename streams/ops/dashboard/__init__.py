@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import faust
 
-from streams.dashboard.assets import HEADERS, asset
+from streams.ops.dashboard.assets import HEADERS, asset
 
 if TYPE_CHECKING:
-    from streams.app import StreamApp
+    from streams.worker.app import StreamApp
 
 __all__ = ["register_dashboard"]
 

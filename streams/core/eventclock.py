@@ -41,7 +41,7 @@ from typing import Any
 
 import orjson
 
-from streams.deadletter import Source
+from streams.core.deadletter import Source
 from streams.events import Event
 
 

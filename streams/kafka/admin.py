@@ -10,8 +10,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
+from streams.core.topics import TopicSpec, topic_specs
 from streams.settings import Settings
-from streams.topics import TopicSpec, topic_specs
 
 log = logging.getLogger(__name__)
 

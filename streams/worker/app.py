@@ -26,20 +26,20 @@ from faust.types import TP, EventT, TopicT
 
 from features.featureset import LAST_TS
 from features.state import decode_state
-from models.prometheus import CONTENT_TYPE
-from streams.changelog import stage_writes
-from streams.dashboard import register_dashboard
-from streams.deadletter import Source
-from streams.expiry import FAUST_KEY_PREFIX, ExpirySweeper, expired_users
-from streams.labels import PENDING
-from streams.membership import current_member_id, record_member
-from streams.metrics_feed import LearnerReports, register_metrics_feed
-from streams.processor import Processor, StateCache
+from streams.core.deadletter import Source
+from streams.core.expiry import FAUST_KEY_PREFIX, ExpirySweeper, expired_users
+from streams.core.labels import PENDING
+from streams.core.processor import Processor, StateCache
+from streams.core.topics import spec_for
+from streams.ops.dashboard import register_dashboard
+from streams.ops.prometheus import CONTENT_TYPE
+from streams.ops.telemetry import WorkerTelemetry
+from streams.ops.worker_metrics import worker_prometheus
 from streams.settings import TOPIC_NAMES, Settings
-from streams.snapshot_feed import register_snapshot_feed
-from streams.telemetry import WorkerTelemetry
-from streams.topics import spec_for
-from streams.worker_metrics import worker_prometheus
+from streams.worker.changelog import stage_writes
+from streams.worker.membership import current_member_id, record_member
+from streams.worker.metrics_feed import LearnerReports, register_metrics_feed
+from streams.worker.snapshot_feed import register_snapshot_feed
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ async def _save_clocks(sa: StreamApp, partition_events: list[EventT]) -> None:
 
     Last, so that a saved clock means everything it decided is out and written: after a crash, an event up to
     the clock's last offset is skipped (its outputs and state went out before), and an event after it is decided
-    again from the saved clock, which decides it the same way (``streams/eventclock.py``). Held events live in
+    again from the saved clock, which decides it the same way (``streams/core/eventclock.py``). Held events live in
     the clock, so committing their offsets loses none of them.
     """
     staged = []

@@ -26,11 +26,11 @@ from typing import IO, Any
 
 import orjson
 
-from streams.eventfile import read_events
-from streams.processor import Output
-from streams.record import Recorded, is_recording, read_recording
-from streams.replay import ReplayDriver
+from streams.core.processor import Output
+from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
+from streams.tools.eventfile import read_events
+from streams.tools.record import Recorded, is_recording, read_recording
 
 FORMATS = ("jsonl", "trivago", "talkingdata")
 OUTPUT_FILES = {"scores": "scores.jsonl", "feature-log": "feature_log.jsonl", "examples": "examples.jsonl",
@@ -49,11 +49,11 @@ def input_events(path: Path, fmt: str) -> Iterator[bytes]:
     if fmt == "jsonl":
         yield from read_events(path)
     elif fmt == "trivago":
-        from streams.importers.trivago import read_trivago
+        from streams.tools.importers.trivago import read_trivago
 
         yield from (orjson.dumps(e) for e in read_trivago(path))
     elif fmt == "talkingdata":
-        from streams.importers.talkingdata import read_talkingdata
+        from streams.tools.importers.talkingdata import read_talkingdata
 
         yield from (orjson.dumps(e) for e in read_talkingdata(path))
     else:

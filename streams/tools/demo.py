@@ -25,10 +25,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.admin import create_topics
-from streams.broker import free_port, local_broker
+from streams.kafka.admin import create_topics
+from streams.kafka.broker import free_port, local_broker
 from streams.settings import Settings, to_env
-from streams.simulate import simulate
+from streams.tools.simulate import simulate
 
 MALFORMED = [
     (b"demo-user", b"{this is not json"),

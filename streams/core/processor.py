@@ -4,7 +4,7 @@ The faust agent (``streams/agents.py``) and the in-process replay driver call th
 :meth:`Processor.process_one`, which is what makes a replay reproduce a live run.
 
 Order of work for each event, which is the leakage rule: decode; ask the partition's event clock
-(``streams/eventclock.py``) whether its time is plausible (a bad time is dead-lettered, a big jump waits for
+(``streams/core/eventclock.py``) whether its time is plausible (a bad time is dead-lettered, a big jump waits for
 the events after it); for a request, build the vectors from the user's state *as it is* (just before the
 event), score, emit ``scores`` and ``feature-log``; only then let the event update the state.
 
@@ -37,13 +37,13 @@ from features.featureset import FeatureSet
 from features.state import UserState, decode_state, encode_state
 from models.experiment import scorer_from_settings
 from models.scorer import Scorer
-from streams.counters import Counters
-from streams.deadletter import Source, dead_letter_record
-from streams.eventclock import ClockRule, PartitionClock, Release, Timed
+from streams.core.counters import Counters
+from streams.core.deadletter import Source, dead_letter_record
+from streams.core.eventclock import ClockRule, PartitionClock, Release, Timed
+from streams.core.labels import LabelJoin
+from streams.core.timings import StageTimings
 from streams.events import Event, InvalidEvent, Request, decode_event
-from streams.labels import LabelJoin
 from streams.settings import Settings
-from streams.timings import StageTimings
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class Processor:
         ``update`` (the state after the event), and ``event`` (all of process_one)."""
         self.clock_rule = ClockRule.from_settings(settings)
         self.clocks: dict[int, PartitionClock] = {}
-        """Per input partition, its guarded event-time clock (``streams/eventclock.py``): what moves it, and
+        """Per input partition, its guarded event-time clock (``streams/core/eventclock.py``): what moves it, and
         the events held until a jump is confirmed."""
         window = settings.click_window if settings.label == "click" else settings.conversion_window
         self.labels = LabelJoin(window, settings.max_pending)
@@ -205,7 +205,7 @@ class Processor:
         clock = self._clock(source.partition)
         if clock.is_redelivery(source.offset):
             # Decided before the worker saved the partition's clock, which it does after the batch's outputs
-            # and states: everything this event did is out already (see streams/app.py).
+            # and states: everything this event did is out already (see streams/worker/app.py).
             self.counters.inc("events_redelivered")
             return []
         released = clock.offer(Timed(event.ts, source, raw, event))
@@ -244,7 +244,7 @@ class Processor:
         position = source.offset
         if self.features.already_applied(state, position):
             # Redelivered after a crash: the state holds it, so its outputs were delivered before the
-            # state was written (see streams/app.py). Doing it again would count it twice.
+            # state was written (see streams/worker/app.py). Doing it again would count it twice.
             self.counters.inc("events_redelivered")
             return []
         if self.features.expire(state, event.ts):

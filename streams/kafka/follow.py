@@ -15,7 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from streams.counters import Counters
+from streams.core.counters import Counters
 
 __all__ = ["POLL_SECONDS", "RETRY_SECONDS", "follow_topic"]
 

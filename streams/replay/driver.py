@@ -1,7 +1,7 @@
 """The in-process replay driver: feed events, read outputs; no broker (think Kafka Streams'
 ``TopologyTestDriver``).
 
-It runs the very :meth:`~streams.processor.Processor.process_one` that the faust agent runs, with the user
+It runs the very :meth:`~streams.core.processor.Processor.process_one` that the faust agent runs, with the user
 states in a dict instead of RocksDB, so what it outputs is what a live worker outputs for the same events.
 
 >>> from streams.settings import Settings
@@ -25,10 +25,10 @@ from typing import Any
 import orjson
 
 from models.learner import learner_from_settings
-from streams.deadletter import Source
-from streams.processor import Output, Processor, StateCache
+from streams.core.deadletter import Source
+from streams.core.processor import Output, Processor, StateCache
 from streams.settings import Settings
-from streams.snapshot_feed import SnapshotFeed
+from streams.worker.snapshot_feed import SnapshotFeed
 
 
 class ReplayDriver:
@@ -78,7 +78,7 @@ class ReplayDriver:
 
         A recording gives what the worker had: ``timestamp`` (the record's broker timestamp, seconds), and the
         ``partition`` and ``offset`` it was read from, so each partition has its own clock as live
-        (``streams/eventclock.py``). Without them, the input is one partition (-1), at offset :attr:`position`.
+        (``streams/core/eventclock.py``). Without them, the input is one partition (-1), at offset :attr:`position`.
         """
         raw = event if isinstance(event, bytes) else orjson.dumps(event)
         source = Source(self.source, partition, self.position if offset is None else offset, key, timestamp)
@@ -127,7 +127,8 @@ class ReplayDriver:
 
     def finish(self) -> None:
         """End of input: dead-letter the events a jump nothing confirmed still holds (see
-        ``streams/eventclock.py``), then close every request still waiting for labels, as a final watermark would."""
+        ``streams/core/eventclock.py``), then close every request still waiting for labels, as a final
+        watermark would."""
         self._emit(self.processor.close_all(self._open()))
         self._flush()
 

@@ -8,7 +8,7 @@ runs that inside a faust worker.
 >>> from models.registry import build
 >>> from models.scorer import Scorer
 >>> from models.snapshots import dump_snapshot
->>> from streams.counters import Counters
+>>> from streams.core.counters import Counters
 >>> key, counters = b"k", Counters()
 >>> feed = SnapshotFeed(Scorer.fresh(["prod"]), key, counters)
 >>> blob = dump_snapshot(build("prod"), name="prod", version=2, key=key)
@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from models.scorer import LiveModel, Scorer
 from models.snapshots import SnapshotRejected, load_snapshot
-from streams.counters import Counters
-from streams.follow import follow_topic
+from streams.core.counters import Counters
+from streams.kafka.follow import follow_topic
 
-if TYPE_CHECKING:  # streams.app imports this module to register the feed
-    from streams.app import StreamApp
+if TYPE_CHECKING:  # streams.worker.app imports this module to register the feed
+    from streams.worker.app import StreamApp
 
 __all__ = ["Outcome", "SnapshotFeed", "follow_snapshots", "register_snapshot_feed"]
 
@@ -97,7 +97,7 @@ class SnapshotFeed:
 
 async def follow_snapshots(bootstrap: str, topic: str, feed: SnapshotFeed, stop: asyncio.Event) -> None:
     """Apply every record of ``topic`` to ``feed``, from the beginning, until ``stop`` is set (every worker
-    reads every snapshot: see :func:`~streams.follow.follow_topic`; errors count in ``snapshot_feed_errors``)."""
+    reads every snapshot: see :func:`~streams.kafka.follow.follow_topic`; errors count in ``snapshot_feed_errors``)."""
     await follow_topic(bootstrap, topic, lambda record: feed.apply_one(record.key, record.value or b""), stop,
                        feed.counters, "snapshot_feed_errors")
 

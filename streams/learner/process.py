@@ -44,12 +44,12 @@ from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 from models.experiment import model_names
 from models.learner import CHECKPOINT, BadExample, Learner, arm_models, learner_from_settings, tripwire_from_settings
-from models.prometheus import CONTENT_TYPE, prometheus
 from models.snapshots import SnapshotRejected, load_snapshot
-from streams.admin import BrokerUnreachable, partitions_of
-from streams.counters import Counters
+from streams.core.counters import Counters
+from streams.core.topics import MAX_SNAPSHOT_BYTES
+from streams.kafka.admin import BrokerUnreachable, partitions_of
+from streams.ops.prometheus import CONTENT_TYPE, prometheus
 from streams.settings import Settings
-from streams.topics import MAX_SNAPSHOT_BYTES
 
 __all__ = ["LiveLearner", "SnapshotTooLarge", "read_snapshots", "restore_learner", "run_learner"]
 
