@@ -1,8 +1,9 @@
-"""The experiment report for people: the learner's metrics report as a table, and where to get that report.
+"""The experiment report for people: the learner's metrics report as a table.
 
 :func:`experiment_report` formats the report the learner serves at ``/metrics.json`` (and publishes to the
 ``metrics`` topic): per arm the examples, the label rate and the mean log loss with its 95 % interval, then
-each comparison of two arms (differences are ``b - a``, as in :mod:`models.significance`).
+each comparison of two arms (differences are ``b - a``, as in :mod:`models.significance`). Fetching that
+report (from the learner over HTTP, or from the topic) is I/O and lives in ``streams/ops/reports.py``.
 
 >>> report = {
 ...     "examples": 2000,
@@ -29,36 +30,13 @@ The per-arm interval is the learner's (``logloss_low``, ``logloss_high``), compu
 
 from __future__ import annotations
 
-import asyncio
-import json
 import math
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
-from streams.kafka.admin import partitions_of
-from streams.settings import Settings
-
-__all__ = [
-    "ReportUnavailable",
-    "experiment_report",
-    "fetch_report",
-    "fetch_report_async",
-    "logloss_interval",
-    "newest_report",
-]
+__all__ = ["experiment_report", "logloss_interval"]
 
 CONFIDENCE = 0.95
-TAIL = 20
-"""Records read from the end of each partition of the ``metrics`` topic to find the newest full report."""
-LEARNER_HINT = "start the learner (streamscore learner) and let it see some labelled examples"
-
-
-class ReportUnavailable(RuntimeError):
-    """Neither the learner nor the ``metrics`` topic has a report; the message says how to get one."""
 
 
 def _number(value: Any) -> float | None:
@@ -136,74 +114,3 @@ def experiment_report(metrics_json: Mapping[str, Any]) -> str:
         lines.append(f"tripwire: {'ALERT' if tripwire['alert'] else 'ok'}"
                      + (f" ({tripwire['reason']})" if tripwire.get("reason") else ""))
     return "\n".join(lines)
-
-
-def _is_report(value: Any) -> bool:
-    return isinstance(value, dict) and ("experiment" in value or "models" in value)
-
-
-def _http_report(url: str, timeout: float) -> dict[str, Any] | None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # our own http:// URL
-            value = json.loads(response.read())
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
-    return value if _is_report(value) else None
-
-
-async def newest_report(bootstrap: str, topic: str, *, timeout: float = 5.0) -> dict[str, Any] | None:
-    """The newest report (by record timestamp) among the last :data:`TAIL` records of each partition of
-    ``topic``, or ``None`` when the topic is missing or holds none. Reads without a consumer group."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                request_timeout_ms=int(timeout * 1000))
-    try:
-        await consumer.start()
-        partitions = await partitions_of(consumer, topic)
-        if not partitions:
-            return None
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        begin, end = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if end[tp] > begin[tp]}
-        for tp in remaining:
-            consumer.seek(tp, max(begin[tp], end[tp] - TAIL))
-        best: tuple[int, int, dict[str, Any]] | None = None
-        deadline = asyncio.get_running_loop().time() + timeout
-        while remaining and asyncio.get_running_loop().time() < deadline:
-            batches = await consumer.getmany(*remaining, timeout_ms=200)
-            for records in batches.values():
-                for record in records:
-                    try:
-                        value = json.loads(record.value or b"")
-                    except ValueError:
-                        continue
-                    if _is_report(value) and (best is None or (record.timestamp, record.offset) > best[:2]):
-                        best = (record.timestamp, record.offset, value)
-            remaining = {tp for tp in remaining if await consumer.position(tp) < end[tp]}
-        return best[2] if best else None
-    finally:
-        await consumer.stop()
-
-
-async def fetch_report_async(settings: Settings, *, timeout: float = 5.0) -> dict[str, Any]:
-    """The learner's report from ``http://{web_host}:{learner_web_port}/metrics.json``; when the learner does
-    not answer, the newest report of the ``metrics`` topic. :class:`ReportUnavailable` if neither has one."""
-    url = f"http://{settings.web_host}:{settings.learner_web_port}/metrics.json"
-    report = await asyncio.to_thread(_http_report, url, min(timeout, 2.0))
-    if report is not None:
-        return report
-    topic = settings.topic("metrics")
-    try:
-        report = await newest_report(settings.bootstrap, topic, timeout=timeout)
-    except Exception as exc:  # broker down, ...: the one-line error below says what to do
-        where = f"the broker at {settings.bootstrap} is not reachable ({type(exc).__name__})"
-    else:
-        if report is not None:
-            return report
-        where = f"topic {topic!r} has no report yet"
-    raise ReportUnavailable(f"no experiment report: the learner does not answer at {url} and {where}; {LEARNER_HINT}")
-
-
-def fetch_report(settings: Settings, *, timeout: float = 5.0) -> dict[str, Any]:
-    """:func:`fetch_report_async` for synchronous callers (the CLI); not from inside a running event loop."""
-    return asyncio.run(fetch_report_async(settings, timeout=timeout))

@@ -110,7 +110,8 @@ def cmd_learner(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_experiment(settings: Settings, args: argparse.Namespace) -> int:
-    from models.report import ReportUnavailable, experiment_report, fetch_report
+    from models.report import experiment_report
+    from streams.ops.reports import ReportUnavailable, fetch_report
 
     try:
         report = fetch_report(settings)

@@ -35,19 +35,16 @@ class ExpirySweeper:
         return True
 
 
-FAUST_KEY_PREFIX = b"__faust"
-"""faust keeps its own bookkeeping (the persisted changelog offset) in the same RocksDB."""
-
-
 def expired_users(items: Iterable[tuple[bytes, bytes]], features: FeatureSet, horizon: float) -> list[bytes]:
     """Keys of the users whose state says they were idle for longer than the TTL before ``horizon``.
 
+    ``items`` are users' states only: the worker leaves faust's own bookkeeping keys out
+    (``streams/worker/_faust.py``, ``partition_rows``).
+
     >>> from features.state import encode_state
     >>> fs = FeatureSet([], user_ttl=100.0)
-    >>> items = [(b"old", encode_state({"_ts": 10.0})), (b"new", encode_state({"_ts": 150.0})),
-    ...          (FAUST_KEY_PREFIX + b"offset__", b"42")]
+    >>> items = [(b"old", encode_state({"_ts": 10.0})), (b"new", encode_state({"_ts": 150.0}))]
     >>> expired_users(items, fs, horizon=200.0)
     [b'old']
     """
-    return [key for key, blob in items
-            if not key.startswith(FAUST_KEY_PREFIX) and features.is_expired(decode_state(blob), horizon)]
+    return [key for key, blob in items if features.is_expired(decode_state(blob), horizon)]

@@ -11,6 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from streams.core.topics import TopicSpec, topic_specs
+from streams.kafka._aiokafka import request_topic_metadata
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,11 @@ async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
     aiokafka bootstraps with ``MetadataRequest([])``, which older brokers answered with every topic and Kafka 4
     answers with none, so a consumer that only ``assign``s knows no topic until it asks for one. Asking goes
-    through the client's topic list (aiokafka has no public call for it); this is its one home.
+    through the client's topic list (aiokafka has no public call for it: ``streams/kafka/_aiokafka.py``).
     """
     known = consumer.partitions_for_topic(topic)
     if not known:
-        await consumer._client.add_topic(topic)
+        await request_topic_metadata(consumer, topic)
         known = consumer.partitions_for_topic(topic)
     return set(known or ())
 

@@ -27,8 +27,8 @@ import orjson
 from models.learner import learner_from_settings
 from streams.core.deadletter import Source
 from streams.core.processor import Output, Processor, StateCache
+from streams.core.snapshots import SnapshotFeed
 from streams.settings import Settings
-from streams.worker.snapshot_feed import SnapshotFeed
 
 
 class ReplayDriver:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from faust.types import TP
+from streams.worker import _faust
 
 __all__ = ["StagedWrites", "stage_writes"]
 
@@ -36,7 +36,7 @@ class StagedWrites:
         if not self.acks:
             return 0
         metadata = await asyncio.gather(*self.acks)
-        self.table.data.set_persisted_offset(TP(self.topic, self.partition), max(m.offset for m in metadata))
+        _faust.mark_persisted(self.table, self.topic, self.partition, max(m.offset for m in metadata))
         return len(metadata)
 
 
@@ -45,15 +45,13 @@ async def stage_writes(app: Any, table: Any, partition: int,
     """Write ``rows`` (key, value or ``None`` to delete) to ``table``'s store for ``partition`` and send
     their changelog records. Call within the partition's event context (the store picks its partition
     database from the current event). A ``str`` key is stored as UTF-8, a ``bytes`` key as it is."""
-    store = table.data
-    staged = StagedWrites(table, table.changelog_topic.get_topic_name(), partition)
+    staged = StagedWrites(table, _faust.changelog_topic_name(table), partition)
     for key, value in rows:
         raw_key = key if isinstance(key, bytes) else key.encode()
         if value is None:
-            if raw_key not in store:
+            if not _faust.store_delete(table, raw_key):
                 continue  # created and closed within the batch: never stored, nothing to delete
-            del store[raw_key]
         else:
-            store[raw_key] = value
+            _faust.store_put(table, raw_key, value)
         staged.acks.append(await app.producer.send(staged.topic, raw_key, value, partition, None, None))
     return staged

@@ -85,11 +85,3 @@ async def release_previous_member(bootstrap: str, state_dir: Path) -> str | None
         await client.close()
     (state_dir / MEMBER_FILE).unlink(missing_ok=True)
     return str(record["member_id"])
-
-
-def current_member_id(app: Any) -> str | None:
-    """The group member id of a running faust app's consumer (faust does not expose it publicly)."""
-    try:
-        return str(app.consumer._thread._ensure_consumer()._coordinator.member_id)
-    except AttributeError:
-        return None

@@ -7,8 +7,9 @@ from collections.abc import Callable
 import orjson
 import pytest
 
-from models.report import ReportUnavailable, experiment_report, fetch_report_async
+from models.report import experiment_report
 from streams.kafka.broker import free_port
+from streams.ops.reports import ReportUnavailable, fetch_report_async
 from streams.settings import Settings
 from tests.fixtures import produce
 

@@ -11,8 +11,9 @@ from models.experiment import scorer_from_settings
 from models.registry import build
 from models.snapshots import dump_snapshot
 from streams.core.counters import Counters
+from streams.core.snapshots import SnapshotFeed
 from streams.settings import Settings
-from streams.worker.snapshot_feed import SnapshotFeed, follow_snapshots
+from streams.worker.feeds import follow_snapshots
 from tests.fixtures import produce
 
 pytestmark = pytest.mark.integration

@@ -4,8 +4,9 @@ import threading
 import orjson
 import pytest
 
-from models.report import ReportUnavailable, experiment_report, fetch_report, logloss_interval
+from models.report import experiment_report, logloss_interval
 from streams.kafka.broker import free_port
+from streams.ops.reports import ReportUnavailable, fetch_report
 from streams.settings import Settings
 
 REPORT = {

@@ -9,8 +9,10 @@ from models.baseline import SmoothedCTR
 from models.scorer import Scorer
 from models.snapshots import dump_snapshot
 from streams.core.counters import Counters
+from streams.core.snapshots import SnapshotFeed
 from streams.settings import Settings
-from streams.worker.snapshot_feed import SnapshotFeed, follow_snapshots, register_snapshot_feed
+from streams.worker import _faust
+from streams.worker.feeds import follow_snapshots, register_snapshot_feed
 
 KEY = b"feed-test-key"
 VECTORS = [{"cand_position": 0.0}]
@@ -112,7 +114,7 @@ def test_records_that_are_not_live_models_are_ignored_unread(feed, monkeypatch):
     def no_loading(*args, **kwargs):
         raise AssertionError("load_snapshot called for an ignored record")
 
-    monkeypatch.setattr("streams.worker.snapshot_feed.load_snapshot", no_loading)
+    monkeypatch.setattr("streams.core.snapshots.load_snapshot", no_loading)
     learner_state = dump_snapshot({"state": 1}, name="__learner__", version=7, key=KEY)
     assert feed.apply_one(b"__learner__", learner_state) == "ignored"
     assert feed.apply_one(b"gbm", b"whatever") == "ignored"
@@ -140,12 +142,13 @@ async def test_register_snapshot_feed_adds_a_task_that_app_shutdown_stops(tmp_pa
     from streams.worker.app import create_app
 
     stream_app = create_app(Settings(bootstrap="127.0.0.1:1", data_dir=tmp_path, web_enabled=False))
-    tasks_before = len(stream_app.app._app_tasks)
-    feed = register_snapshot_feed(stream_app)
+    tasks_before = len(_faust.app_tasks(stream_app.app))
+    processor = stream_app.processor
+    feed = register_snapshot_feed(stream_app.app, stream_app.settings, processor.scorer, processor.counters)
     assert feed.scorer is stream_app.processor.scorer
     assert feed.counters is stream_app.processor.counters
     assert feed.key == b"streamscore-dev-key"
-    [task_fn] = stream_app.app._app_tasks[tasks_before:]
+    [task_fn] = _faust.app_tasks(stream_app.app)[tasks_before:]
 
     task = asyncio.ensure_future(task_fn())
     await asyncio.sleep(0.3)

@@ -1,9 +1,8 @@
-"""What lets every scoring worker hot-swap to the newest model: a reader of the ``model-snapshots`` topic.
+"""The model hot-swap: one record of the ``model-snapshots`` topic applied to the scorer, with no broker in sight.
 
 :class:`SnapshotFeed` applies one record: it verifies the signature (:func:`~models.snapshots.load_snapshot`)
-and swaps the model into the scorer when the version is newer than the one served. :func:`follow_snapshots`
-feeds it every record of the topic, from the beginning, until told to stop; :func:`register_snapshot_feed`
-runs that inside a faust worker.
+and swaps the model into the scorer when the version is newer than the one served. The worker feeds it every
+record of the topic (``streams/worker/feeds.py``); the replay driver feeds it the learner's snapshots.
 
 >>> from models.registry import build
 >>> from models.scorer import Scorer
@@ -22,24 +21,18 @@ runs that inside a faust worker.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 from models.scorer import LiveModel, Scorer
 from models.snapshots import SnapshotRejected, load_snapshot
 from streams.core.counters import Counters
-from streams.kafka.follow import follow_topic
 
-if TYPE_CHECKING:  # streams.worker.app imports this module to register the feed
-    from streams.worker.app import StreamApp
-
-__all__ = ["Outcome", "SnapshotFeed", "follow_snapshots", "register_snapshot_feed"]
+__all__ = ["Outcome", "SnapshotFeed"]
 
 log = logging.getLogger(__name__)
 
 Outcome = Literal["swapped", "stale", "refused", "ignored"]
-
 
 
 class SnapshotFeed:
@@ -93,33 +86,3 @@ class SnapshotFeed:
         current = self.scorer.models[name].version
         log.warning("refused a snapshot of %s (%s): %s; still serving version %s", name, reason, detail, current)
         return "refused"
-
-
-async def follow_snapshots(bootstrap: str, topic: str, feed: SnapshotFeed, stop: asyncio.Event) -> None:
-    """Apply every record of ``topic`` to ``feed``, from the beginning, until ``stop`` is set (every worker
-    reads every snapshot: see :func:`~streams.kafka.follow.follow_topic`; errors count in ``snapshot_feed_errors``)."""
-    await follow_topic(bootstrap, topic, lambda record: feed.apply_one(record.key, record.value or b""), stop,
-                       feed.counters, "snapshot_feed_errors")
-
-
-def register_snapshot_feed(stream_app: StreamApp) -> SnapshotFeed:
-    """Make every worker of ``stream_app`` follow the snapshot topic, and stop following it on shutdown.
-
-    The feed swaps models in ``stream_app.processor.scorer`` and counts in ``stream_app.processor.counters``
-    (served at ``/counters/``). faust starts app tasks on every worker (not only the leader) once the tables
-    are recovered, which is what is wanted here.
-    """
-    settings = stream_app.settings
-    feed = SnapshotFeed(stream_app.processor.scorer, settings.snapshot_key.encode(), stream_app.processor.counters)
-    stop = asyncio.Event()
-
-    @stream_app.app.task
-    async def follow_model_snapshots() -> None:
-        stop.clear()  # the app may be started again after a stop (tests, restarts within one process)
-        await follow_snapshots(settings.bootstrap, settings.topic("model-snapshots"), feed, stop)
-
-    @stream_app.app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode's stub wants a positional signal
-    async def stop_following_snapshots(sender: Any, **kwargs: Any) -> None:
-        stop.set()
-
-    return feed

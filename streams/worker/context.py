@@ -1,0 +1,37 @@
+"""What every part of the worker shares: the faust app, its tables and topics, the processor, the telemetry.
+
+Its own module so that the batch loop (``batch.py``), the views (``views.py``) and the app that wires them
+(``app.py``) all name it without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.types import TopicT
+
+from streams.core.expiry import ExpirySweeper
+from streams.core.processor import Processor
+from streams.ops.reports import LearnerReports
+from streams.ops.telemetry import WorkerTelemetry
+from streams.settings import Settings
+
+__all__ = ["StreamApp"]
+
+
+@dataclass
+class StreamApp:
+    app: faust.App
+    settings: Settings
+    processor: Processor
+    topics: dict[str, TopicT]
+    user_state: Any  # faust.Table
+    pending: Any  # faust.Table
+    sweeper: ExpirySweeper
+    telemetry: WorkerTelemetry
+    reports: LearnerReports
+    """The learner's reports, followed from the ``metrics`` topic."""
+    indexed_partitions: set[int] = field(default_factory=set)
+    """Partitions whose waiting requests are in the processor's deadline index."""
