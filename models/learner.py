@@ -60,7 +60,7 @@ from typing import Any
 import orjson
 
 from models.experiment import experiment_from_settings, model_names
-from models.metrics import ALL_ARMS, EPS, MetricsBook, ProgressiveMetrics
+from models.metrics import ALL_ARMS, MetricsBook, ProgressiveMetrics, logloss
 from models.registry import build
 from models.significance import ArmSample, Comparison, Difference, compare_arms
 from models.snapshots import dump_snapshot, load_snapshot
@@ -136,11 +136,6 @@ def _parse(example: Mapping[str, Any], names: Sequence[str]) -> _Example:
     scores = {name: float(scores_at_serve[name]) for name in names if name in scores_at_serve}
     unit = str(example.get("user_id") or request_id)  # examples without a user count as their own unit
     return _Example((request_id, item_id), dict(x), bool(y), scores, arm, float(scores_at_serve[served]), unit)
-
-
-def _logloss(y: bool, p: float) -> float:
-    p = min(max(p, EPS), 1.0 - EPS)
-    return -math.log(p) if y else -math.log(1.0 - p)
 
 
 def _difference(diff: Difference | None) -> dict[str, float] | None:
@@ -296,7 +291,7 @@ class Learner:
         # Metrics first: the serving scores were produced before any model saw this label.
         for name, p in ex.scores.items():
             self.book.update_one(ex.key, name, ex.arm, ex.y, p)
-        self.arms.setdefault(ex.arm, ArmSample()).update_one(ex.y, _logloss(ex.y, ex.served_score), ex.unit)
+        self.arms.setdefault(ex.arm, ArmSample()).update_one(ex.y, logloss(ex.y, ex.served_score), ex.unit)
         for model in self.models.values():
             model.learn_one(ex.x, ex.y)
         self._remember(ex.key)

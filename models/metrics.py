@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
-__all__ = ["ALL_ARMS", "EPS", "MetricsBook", "ProgressiveMetrics"]
+__all__ = ["ALL_ARMS", "EPS", "MetricsBook", "ProgressiveMetrics", "logloss", "mean_logloss"]
 
 EPS = 1e-15
 """Scores are clipped to ``[EPS, 1 - EPS]`` for the log loss."""
@@ -35,9 +35,27 @@ ALL_ARMS = "*"
 _LOGIT_RANGE = math.log((1.0 - 1e-8) / 1e-8)  # bins cover logit(p) in [-18.42, 18.42]; beyond: the end bins
 
 
-def _logloss(y: bool, p: float) -> float:
+def logloss(y: bool | int, p: float) -> float:
+    """The log loss of one score ``p`` for label ``y``, ``p`` clipped to ``[EPS, 1 - EPS]``: the one definition
+    the metrics, the learner's experiment and the simulator's oracle share.
+
+    >>> round(logloss(True, 0.5), 6), round(logloss(False, 0.9), 6), logloss(True, 0.0) < 35
+    (0.693147, 2.302585, True)
+    """
     p = min(max(p, EPS), 1.0 - EPS)
     return -math.log(p) if y else -math.log(1.0 - p)
+
+
+def mean_logloss(probs: Sequence[float], labels: Sequence[int]) -> float:
+    """Mean :func:`logloss` of ``labels`` under ``probs`` (NaN when there are none).
+
+    >>> round(mean_logloss([0.5, 0.9], [1, 0]), 6)
+    1.497866
+    """
+    total = 0.0
+    for p, y in zip(probs, labels, strict=True):
+        total += logloss(y, p)
+    return total / len(probs) if probs else math.nan
 
 
 def _auc(groups: Iterable[tuple[int, int]], positives: int, negatives: int) -> float | None:
@@ -150,7 +168,7 @@ class ProgressiveMetrics:
         self._recent.append((y, p))
         self._n += 1
         self._positives += y
-        self._loss_sum += _logloss(y, p)
+        self._loss_sum += logloss(y, p)
         self._score_sum += p
         cell = self._hist.get(b := self._bin(p))
         if cell is None:
@@ -175,7 +193,7 @@ class ProgressiveMetrics:
     def _window(self) -> dict[str, Any]:
         pairs = list(self._recent)
         positives = sum(y for y, _ in pairs)
-        loss_sum = math.fsum(_logloss(y, p) for y, p in pairs)
+        loss_sum = math.fsum(logloss(y, p) for y, p in pairs)
         out = _summary(len(pairs), positives, loss_sum, math.fsum(p for _, p in pairs))
         out["auc"] = exact_auc([p for _, p in pairs], [y for y, _ in pairs])
         out["auc_max_error"] = None if out["auc"] is None else 0.0

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
+from streams.core.labels import LABEL_EVENTS
 from streams.core.topics import topic_specs
 from streams.kafka.admin import BrokerUnreachable, TopicMismatch, create_topics, ping
 from streams.kafka.broker import DEFAULT_KIND, KINDS, BrokerError, local_broker
@@ -258,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("input", help="events as JSON lines (.jsonl, .jsonl.gz), or a CSV with --format")
     replay.add_argument("--out", required=True, help="directory for the output files and metrics.json")
     replay.add_argument("--format", choices=["jsonl", "trivago", "talkingdata"], default=None)
-    replay.add_argument("--label", choices=["click", "conversion"], default=None)
+    replay.add_argument("--label", choices=list(LABEL_EVENTS), default=None)
     replay.add_argument("--attribution-window", type=float, default=None, help="seconds, for the label's type")
     replay.add_argument("--config", dest="replay_config", default=None, help="a TOML file of settings")
     replay.set_defaults(func=cmd_replay)

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from streams.core.labels import LABEL_EVENTS, longest_window
+
 ENV_PREFIX = "STREAMSCORE_"
 
 # Logical topic names (DESIGN.md, "Topics"). The real name is prefix + logical name unless overridden by
@@ -288,13 +290,14 @@ MAX_CLOCK_CONFIRMATIONS = 100
 
 
 def _validate(settings: Settings) -> None:
-    if settings.label not in ("click", "conversion"):
-        raise SettingsError(f"{_env_name('label')}={settings.label!r} is not valid: expected click or conversion")
-    longest_window = max(settings.click_window, settings.conversion_window) + settings.allowed_lateness
-    if settings.user_ttl <= longest_window:
+    if settings.label not in LABEL_EVENTS:
+        expected = " or ".join(LABEL_EVENTS)
+        raise SettingsError(f"{_env_name('label')}={settings.label!r} is not valid: expected {expected}")
+    longest = longest_window(settings) + settings.allowed_lateness
+    if settings.user_ttl <= longest:
         raise SettingsError(
             f"{_env_name('user_ttl')}={settings.user_ttl} is not valid: expected more than the longest attribution "
-            f"window plus the allowed lateness ({longest_window:g} s), or waiting requests would be forgotten"
+            f"window plus the allowed lateness ({longest:g} s), or waiting requests would be forgotten"
         )
     if settings.clock_max_jump < settings.allowed_lateness:
         raise SettingsError(

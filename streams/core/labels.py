@@ -10,6 +10,9 @@ its negatives, so the examples it has learned from at any moment over-represent 
 over-predicts (measured on the simulator: mean served score 0.21-0.29 for a label rate of 0.11, log loss
 twice the baseline's). Waiting for the window delays learning by the window, and biases nothing.
 
+The label rule is :class:`LabelRule`, its one home: which event type labels (``STREAMSCORE_LABEL``, one of
+:data:`LABEL_EVENTS`) and its attribution window (the setting :data:`WINDOW_SETTINGS` names).
+
 A label after the window, or for a request already closed, is late: counted, not learned. A label for a
 request this user never had is dead-lettered by the caller. Windows are event time: ``request.ts + window``.
 
@@ -34,8 +37,8 @@ of its waiting and recently closed request ids (``_pending``, ``_closed``), so t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, TypeVar
 
 from streams.events import Click, Conversion, Event, Request
 
@@ -44,6 +47,71 @@ MAX_CLOSED = 64
 """Closed request ids remembered per user, to tell a late label from a label for an unknown request."""
 
 Example = dict[str, Any]
+
+
+LABEL_EVENTS: dict[str, type[Event]] = {"click": Click, "conversion": Conversion}
+"""The event types that can be the label, and the class each decodes to."""
+WINDOW_SETTINGS = {"click": "click_window", "conversion": "conversion_window"}
+"""The setting that holds each label type's attribution window (event-time seconds after the request)."""
+
+
+class LabelSettings(Protocol):
+    """What the rule reads of :class:`streams.settings.Settings` (named, not imported: settings validates with
+    this module, so this module does not import it)."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def click_window(self) -> float: ...
+
+    @property
+    def conversion_window(self) -> float: ...
+
+
+S = TypeVar("S", bound=LabelSettings)
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """Which event labels a request, and within how long of it.
+
+    >>> rule = LabelRule.of(with_label(_Defaults(), "conversion", window=7200.0))
+    >>> rule, rule.matches(Conversion("e", "u", 1.0, "conversion", request_id="r")), rule.matches(
+    ...     Click("e", "u", 1.0, "click", request_id="r", item_id="a"))
+    (LabelRule(kind='conversion', window=7200.0), True, False)
+    """
+
+    kind: str
+    window: float
+
+    @classmethod
+    def of(cls, settings: LabelSettings) -> LabelRule:
+        return cls(settings.label, float(getattr(settings, WINDOW_SETTINGS[settings.label])))
+
+    def matches(self, event: Event) -> bool:
+        return isinstance(event, LABEL_EVENTS[self.kind])
+
+
+def with_label(settings: S, label: str | None, window: float | None = None) -> S:
+    """``settings`` with another label type and/or that label type's window (``streamscore replay --label``)."""
+    if label is not None:
+        settings = replace(settings, label=label)  # type: ignore[type-var]
+    if window is not None:
+        settings = replace(settings, **{WINDOW_SETTINGS[settings.label]: window})  # type: ignore[type-var]
+    return settings
+
+
+def longest_window(settings: LabelSettings) -> float:
+    """The longest attribution window any label type may have: what per-user state must outlive."""
+    return max(float(getattr(settings, name)) for name in WINDOW_SETTINGS.values())
+
+
+@dataclass(frozen=True)
+class _Defaults:  # for the examples above
+    label: str = "click"
+    click_window: float = 3600.0
+    conversion_window: float = 86400.0
 
 
 class PendingStore(Protocol):
@@ -66,11 +134,6 @@ class LabelResult:
 class LabelJoin:
     window: float
     max_pending: int
-
-    @staticmethod
-    def is_label(event: Event, label: str) -> bool:
-        wanted = Click if label == "click" else Conversion
-        return isinstance(event, wanted)
 
     def add_request(self, state: dict[str, Any], pending: PendingStore, request: Request, *,
                     vectors: list[dict[str, float]], scores: dict[str, list[float]], arm: str, served_model: str,

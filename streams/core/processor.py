@@ -40,7 +40,7 @@ from models.scorer import Scorer
 from streams.core.counters import Counters
 from streams.core.deadletter import Source, dead_letter_record
 from streams.core.eventclock import ClockRule, PartitionClock, Release, Timed
-from streams.core.labels import LabelJoin
+from streams.core.labels import LabelJoin, LabelRule
 from streams.core.timings import StageTimings
 from streams.events import Event, InvalidEvent, Request, decode_event
 from streams.settings import Settings
@@ -157,8 +157,8 @@ class Processor:
         self.clocks: dict[int, PartitionClock] = {}
         """Per input partition, its guarded event-time clock (``streams/core/eventclock.py``): what moves it, and
         the events held until a jump is confirmed."""
-        window = settings.click_window if settings.label == "click" else settings.conversion_window
-        self.labels = LabelJoin(window, settings.max_pending)
+        self.label_rule = LabelRule.of(settings)
+        self.labels = LabelJoin(self.label_rule.window, settings.max_pending)
         self._deadlines: dict[int, list[tuple[float, str, str]]] = {}
         """Per partition, a heap of (deadline, user_id, request_id) of the requests waiting for labels."""
 
@@ -251,7 +251,7 @@ class Processor:
             self.counters.inc("users_expired")
         if isinstance(event, Request):
             outputs = self._score(event, state, states, source.partition)
-        elif LabelJoin.is_label(event, self.settings.label):
+        elif self.label_rule.matches(event):
             started = time.perf_counter()
             outputs = self._label(event, state, states, raw, source)
             self.timings.observe("label_join", time.perf_counter() - started)

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
+from streams.core.labels import with_label
 from streams.core.processor import Output
 from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
@@ -65,13 +65,7 @@ def guess_format(path: Path) -> str:
 
 
 def replay_settings(settings: Settings, label: str | None, window: float | None) -> Settings:
-    if label is not None:
-        settings = replace(settings, label=label)
-    if window is not None and settings.label == "click":
-        settings = replace(settings, click_window=window)
-    elif window is not None:
-        settings = replace(settings, conversion_window=window)
-    return settings
+    return with_label(settings, label, window)
 
 
 def metrics_summary(driver: ReplayDriver, events: int) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.metrics import exact_auc
+from models.metrics import exact_auc, mean_logloss
 
 Event = dict[str, Any]
 
@@ -87,19 +87,6 @@ def sigmoid(z: float) -> float:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)
     return e / (1.0 + e)
-
-
-def log_loss(probs: list[float], labels: list[int], eps: float = 1e-15) -> float:
-    """Mean negative log-likelihood of ``labels`` under ``probs`` (clipped to ``[eps, 1 - eps]``).
-
-    >>> round(log_loss([0.5, 0.9], [1, 0]), 6)
-    1.497866
-    """
-    total = 0.0
-    for p, y in zip(probs, labels, strict=True):
-        p = min(max(p, eps), 1 - eps)
-        total -= math.log(p) if y else math.log(1 - p)
-    return total / len(probs) if probs else math.nan
 
 
 def _weighted_index(rng: random.Random, cum: list[float]) -> int:
@@ -269,7 +256,7 @@ def simulate(
         emit(heapq.heappop(pending)[2])
 
     truth: dict[str, Any] = {
-        "oracle": {"auc": exact_auc(probs, labels), "logloss": log_loss(probs, labels), "n": len(probs)},
+        "oracle": {"auc": exact_auc(probs, labels), "logloss": mean_logloss(probs, labels), "n": len(probs)},
         "click_rate": sum(labels) / len(labels) if labels else math.nan,
         "counts": dict(sorted(counts.items())),
         "params": {
