@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from streams.core.labels import LABEL_EVENTS, longest_window
+from streams.core.records import TOPIC_NAMES
 
 ENV_PREFIX = "STREAMSCORE_"
 
-# Logical topic names (DESIGN.md, "Topics"). The real name is prefix + logical name unless overridden by
-# STREAMSCORE_TOPIC_<LOGICAL_NAME_IN_CAPS> (dashes become underscores).
-TOPIC_NAMES = ("events", "scores", "feature-log", "examples", "model-snapshots", "metrics", "dead-letter")
+# Logical topic names: TOPIC_NAMES, from streams/core/records.py. The real name is prefix + logical name unless
+# overridden by STREAMSCORE_TOPIC_<LOGICAL_NAME_IN_CAPS> (dashes become underscores).
 
 
 class SettingsError(ValueError):

@@ -40,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
+from streams.core.records import example_record
 from streams.events import Click, Conversion, Event, Request
 
 PENDING, CLOSED = "_pending", "_closed"
@@ -200,7 +201,7 @@ class LabelJoin:
         if entry is None:
             return []  # the index outlived its entry (a crash between the two writes): nothing to learn from
         labels = entry["labels"]
-        return [self._example(request_id, entry, i, int(item[0] in labels), labels.get(item[0], entry["deadline"]))
+        return [example_record(request_id, entry, i, int(item[0] in labels), labels.get(item[0], entry["deadline"]))
                 for i, item in enumerate(entry["items"])]
 
     @staticmethod
@@ -211,21 +212,3 @@ class LabelJoin:
     def deadlines(state: dict[str, Any]) -> list[tuple[float, str]]:
         """(deadline, request_id) of the user's waiting requests (to rebuild the index after a restart)."""
         return sorted((deadline, rid) for deadline, rid in state.get(PENDING, []))
-
-    @staticmethod
-    def _example(request_id: str, pending: dict[str, Any], index: int, y: int, label_ts: float) -> Example:
-        item_id, x, scores = pending["items"][index]
-        return {
-            "request_id": request_id,
-            "item_id": item_id,
-            "user_id": pending["user_id"],
-            "ts": pending["ts"],
-            "label_ts": label_ts,
-            "x": x,
-            "y": y,
-            "scores_at_serve": scores,
-            "arm": pending["arm"],
-            "served_model": pending["served"],
-            "model_versions": pending["versions"],
-            "schema": pending["schema"],
-        }

@@ -28,7 +28,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -38,22 +37,15 @@ from features.state import UserState, decode_state, encode_state
 from models.experiment import scorer_from_settings
 from models.scorer import Scorer
 from streams.core.counters import Counters
-from streams.core.deadletter import Source, dead_letter_record
+from streams.core.deadletter import Source
 from streams.core.eventclock import ClockRule, PartitionClock, Release, Timed
 from streams.core.labels import LabelJoin, LabelRule
+from streams.core.records import Output, dead_letter_output, example_output, feature_log_output, score_output
 from streams.core.timings import StageTimings
 from streams.events import Event, InvalidEvent, Request, decode_event
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Output:
-    topic: str
-    """Logical topic name (``scores``, ``feature-log``, ``dead-letter``, ...); settings give the real one."""
-    key: bytes | None
-    value: bytes
 
 
 class PendingCache:
@@ -308,7 +300,7 @@ class Processor:
 
     def _example(self, example: dict[str, object]) -> Output:
         self.counters.inc(f"examples_{'positive' if example['y'] else 'negative'}")
-        return Output("examples", str(example["request_id"]).encode(), orjson.dumps(example))
+        return example_output(example)
 
     def _score(self, request: Request, state: UserState, states: StateCache, partition: int) -> list[Output]:
         started = time.perf_counter()
@@ -317,27 +309,8 @@ class Processor:
         self.timings.observe("features", scoring - started)
         scored = self.scorer.score_one(request.user_id, vectors)
         self.timings.observe("score", time.perf_counter() - scoring)
-        key = request.user_id.encode()
-        item_ids = [c.item_id for c in request.candidates]
-        score_record = {
-            "request_id": request.request_id,
-            "user_id": request.user_id,
-            "ts": request.ts,
-            "scores": [{"item_id": i, "score": s} for i, s in zip(item_ids, scored.served, strict=True)],
-            "arm": scored.arm,
-            "model": scored.model,
-            "model_version": scored.model_version,
-        }
-        log_record = {
-            "request_id": request.request_id,
-            "user_id": request.user_id,
-            "ts": request.ts,
-            "arm": scored.arm,
-            "features": [{"item_id": i, "x": x} for i, x in zip(item_ids, vectors, strict=True)],
-            "scores": scored.per_model,
-            "model_versions": self.scorer.versions,
-            "schema": self.features.fingerprint,
-        }
+        outputs = [score_output(request, scored),
+                   feature_log_output(request, scored, vectors, self.scorer.versions, self.features.fingerprint)]
         self.counters.inc("requests_scored")
         started = time.perf_counter()
         evicted = self.labels.add_request(state, states.pending, request, vectors=vectors, scores=scored.per_model,
@@ -348,12 +321,10 @@ class Processor:
             self.counters.inc("requests_evicted", len({e["request_id"] for e in evicted}))
         deadline = request.ts + self.labels.window
         heapq.heappush(self._deadlines.setdefault(partition, []), (deadline, request.user_id, request.request_id))
-        return [Output("scores", key, orjson.dumps(score_record)),
-                Output("feature-log", key, orjson.dumps(log_record)),
-                *(self._example(e) for e in evicted)]
+        return [*outputs, *(self._example(e) for e in evicted)]
 
     def _dead_letter(self, raw: bytes, reason: str, code: str, source: Source) -> Output:
         self.counters.inc("dead_letter")
         self.counters.inc(f"dead_letter.{code}")
         log.warning("dead-letter %s:%s@%s: %s", source.topic, source.partition, source.offset, reason)
-        return Output("dead-letter", None, dead_letter_record(raw, reason, code, source))
+        return dead_letter_output(raw, reason, code, source)

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from streams.settings import TOPIC_NAMES, Settings
-
-# Topics keyed by user_id share the events topic's partition count, so a user's records stay together.
-USER_KEYED = frozenset({"events", "scores", "feature-log"})
-COMPACTED = frozenset({"model-snapshots"})
+from streams.core.records import COMPACTED, MODEL_SNAPSHOTS, TOPIC_NAMES, USER_KEYED
+from streams.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -34,7 +31,7 @@ def spec_for(settings: Settings, logical: str) -> TopicSpec:
     # The others get one partition: one order, so the learner sees examples in a single, replayable order.
     partitions = settings.partitions if logical in USER_KEYED else 1
     config = {"cleanup.policy": "compact"} if logical in COMPACTED else {}
-    if logical == "model-snapshots":
+    if logical == MODEL_SNAPSHOTS:
         config["max.message.bytes"] = str(MAX_SNAPSHOT_BYTES)
     return TopicSpec(logical, settings.topic(logical), partitions, config)
 

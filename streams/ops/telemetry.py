@@ -4,6 +4,7 @@ Everything here is bounded (fixed histograms, short rings), so a worker that run
 few kilobytes. Wall-clock time appears only here: it measures the worker, it never decides an output.
 
 >>> from streams.core.counters import Counters
+from streams.core.records import DEAD_LETTER, FEATURE_LOG, SCORES
 >>> from streams.core.timings import StageTimings
 >>> t = WorkerTelemetry(Counters(), StageTimings(), clock=lambda: 100.0)
 >>> t.observe_output("dead-letter", None, b'{"error": "not JSON", "code": "not_json", "topic": "e", '
@@ -24,6 +25,7 @@ from typing import Any
 import orjson
 
 from streams.core.counters import Counters
+from streams.core.records import DEAD_LETTER, FEATURE_LOG, SCORES
 from streams.core.timings import LatencyHistogram, StageTimings
 
 RECENT_DEAD_LETTERS = 20
@@ -58,16 +60,16 @@ class WorkerTelemetry:
 
     def observe_output(self, logical_topic: str, key: bytes | None, value: bytes) -> None:
         """Look at one output record: free for most, a decode for dead letters and a sample of the feature log."""
-        if logical_topic == "scores" and key is not None:
+        if logical_topic == SCORES and key is not None:
             self.latest_scores[key] = value
             self.latest_scores.move_to_end(key)
             if len(self.latest_scores) > LATEST_SCORES:
                 self.latest_scores.popitem(last=False)
-        elif logical_topic == "feature-log":
+        elif logical_topic == FEATURE_LOG:
             self._feature_logs += 1
             if (self._feature_logs - 1) % FEATURE_LOG_SAMPLE_EVERY == 0:  # the first, then every Nth
                 self._sample_features(orjson.loads(value))
-        elif logical_topic == "dead-letter":
+        elif logical_topic == DEAD_LETTER:
             record = orjson.loads(value)
             self.dead_letters.appendleft({"wall_ts": self.clock(), "reason": record.get("error"),
                                           **{k: record.get(k) for k in ("code", "topic", "partition", "offset")}})

@@ -26,15 +26,13 @@ from typing import IO, Any
 import orjson
 
 from streams.core.labels import with_label
-from streams.core.processor import Output
+from streams.core.records import DEAD_LETTER, EXAMPLES, OUTPUT_FILES, Output
 from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
 from streams.tools.eventfile import read_events
 from streams.tools.record import Recorded, is_recording, read_recording
 
 FORMATS = ("jsonl", "trivago", "talkingdata")
-OUTPUT_FILES = {"scores": "scores.jsonl", "feature-log": "feature_log.jsonl", "examples": "examples.jsonl",
-                "dead-letter": "dead_letter.jsonl"}
 
 
 def recorded_events(path: Path) -> Iterator[Recorded] | None:
@@ -75,8 +73,8 @@ def metrics_summary(driver: ReplayDriver, events: int) -> dict[str, Any]:
                    for name, m in report["models"].items()},
         "events": events,
         "requests": driver.processor.counters.get("requests_scored"),
-        "dead_letter": driver.counts["dead-letter"],
-        "examples": driver.counts["examples"],
+        "dead_letter": driver.counts[DEAD_LETTER],
+        "examples": driver.counts[EXAMPLES],
         "tripwire": report["tripwire"],
     }
 

@@ -26,7 +26,8 @@ import orjson
 
 from models.learner import learner_from_settings
 from streams.core.deadletter import Source
-from streams.core.processor import Output, Processor, StateCache
+from streams.core.processor import Processor, StateCache
+from streams.core.records import EXAMPLES, Output
 from streams.core.snapshots import SnapshotFeed
 from streams.settings import Settings
 
@@ -113,7 +114,7 @@ class ReplayDriver:
                 self.outputs[out.topic].append(out)
             else:
                 self.sink(out)
-            if self.learner is not None and out.topic == "examples":
+            if self.learner is not None and out.topic == EXAMPLES:
                 with self.processor.timings.stage("learn"):
                     self.learner.learn_one(orjson.loads(out.value))
                 if self.learner.due_snapshot():

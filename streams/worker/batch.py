@@ -25,6 +25,7 @@ from streams.core.deadletter import Source
 from streams.core.expiry import expired_users
 from streams.core.labels import PENDING
 from streams.core.processor import StateCache
+from streams.core.records import SCORES
 from streams.worker import _faust
 from streams.worker.changelog import stage_writes
 from streams.worker.context import StreamApp
@@ -80,7 +81,7 @@ async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
                 for out in sa.processor.process_one(message.value or b"", source, states):
                     deliveries.append(await send(out.topic, out.key, out.value))
                     telemetry.observe_output(out.topic, out.key, out.value)
-                    if out.topic == "scores":
+                    if out.topic == SCORES:
                         scored_at.append(message.timestamp)
         writes.append((group[-1], states))
     with telemetry.timings.stage("deliver"):

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.core.deadletter import Source, dead_letter_record, decode_raw
+from streams.core.deadletter import Source, decode_raw
+from streams.core.records import dead_letter_record
 
 FIELDS = {"raw", "raw_encoding", "error", "code", "topic", "partition", "offset", "key"}
 

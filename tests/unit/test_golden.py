@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.replay.cli import OUTPUT_FILES, run_replay
+from streams.core.records import OUTPUT_FILES
+from streams.replay.cli import run_replay
 from tests.golden import EXPECTED, INPUT, SETTINGS
 
 

@@ -16,7 +16,8 @@ from features.featureset import FeatureSet
 from features.state import encode_state
 from models.scorer import Scorer
 from streams.core.deadletter import Source
-from streams.core.processor import Output, Processor, StateCache
+from streams.core.processor import Processor, StateCache
+from streams.core.records import Output
 from streams.events import Event, Request
 from streams.replay.driver import ReplayDriver
 from streams.settings import Settings

@@ -1,0 +1,141 @@
+"""The topics and the shape of every record the processor writes: one home, so a new output topic or a new
+field is one edit here (plus its spec in ``topics.py`` and the line of the processor that emits it).
+
+Logical names: the real topic name is the settings' prefix + the logical name unless overridden
+(``Settings.topic``). Records are JSON objects; their key order is part of the golden outputs
+(``tests/golden/``), so it is fixed here.
+
+>>> import orjson
+>>> from streams.core.deadletter import Source
+>>> out = dead_letter_output(b"oops", "not valid JSON", "not_json", Source("events", 0, 7, b"u1"))
+>>> out.topic, out.key, orjson.loads(out.value)["code"]
+('dead-letter', None, 'not_json')
+>>> [topic for topic in TOPIC_NAMES if topic in USER_KEYED]
+['events', 'scores', 'feature-log']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from streams.core.deadletter import Source, text_or_base64
+
+if TYPE_CHECKING:  # type names only: settings imports this module for the topic names, and must stay light
+    from models.scorer import ScoredRequest
+    from streams.events import Request
+
+__all__ = [
+    "COMPACTED", "DEAD_LETTER", "EVENTS", "EXAMPLES", "FEATURE_LOG", "METRICS", "MODEL_SNAPSHOTS", "OUTPUT_FILES",
+    "SCORES", "TOPIC_NAMES", "USER_KEYED", "Output", "dead_letter_output", "dead_letter_record", "example_output",
+    "example_record", "feature_log_output", "score_output",
+]
+
+EVENTS = "events"
+SCORES = "scores"
+FEATURE_LOG = "feature-log"
+EXAMPLES = "examples"
+MODEL_SNAPSHOTS = "model-snapshots"
+METRICS = "metrics"
+DEAD_LETTER = "dead-letter"
+
+TOPIC_NAMES = (EVENTS, SCORES, FEATURE_LOG, EXAMPLES, MODEL_SNAPSHOTS, METRICS, DEAD_LETTER)
+"""Every logical topic (DESIGN.md, "Topics"), in the order commands list them."""
+USER_KEYED = frozenset({EVENTS, SCORES, FEATURE_LOG})
+"""Topics keyed by user_id: they share the events topic's partition count, so a user's records stay together."""
+COMPACTED = frozenset({MODEL_SNAPSHOTS})
+"""Topics where the newest record per key wins."""
+OUTPUT_FILES = {SCORES: "scores.jsonl", FEATURE_LOG: "feature_log.jsonl", EXAMPLES: "examples.jsonl",
+                DEAD_LETTER: "dead_letter.jsonl"}
+"""The processor's outputs, and the file each one goes to in a replay's output directory."""
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    topic: str
+    """Logical topic name (``scores``, ``feature-log``, ``dead-letter``, ...); settings give the real one."""
+    key: bytes | None
+    value: bytes
+
+
+def score_output(request: Request, scored: ScoredRequest) -> Output:
+    """The served score of every candidate, keyed by user: what the caller of the scoring service reads."""
+    item_ids = [c.item_id for c in request.candidates]
+    return Output(SCORES, request.user_id.encode(), orjson.dumps({
+        "request_id": request.request_id,
+        "user_id": request.user_id,
+        "ts": request.ts,
+        "scores": [{"item_id": i, "score": s} for i, s in zip(item_ids, scored.served, strict=True)],
+        "arm": scored.arm,
+        "model": scored.model,
+        "model_version": scored.model_version,
+    }))
+
+
+def feature_log_output(request: Request, scored: ScoredRequest, vectors: Sequence[Mapping[str, float]],
+                       versions: Mapping[str, int], schema: str) -> Output:
+    """The exact vectors a request was scored with, every model's scores and versions, and the feature set's
+    fingerprint: what training and the parity check read."""
+    item_ids = [c.item_id for c in request.candidates]
+    return Output(FEATURE_LOG, request.user_id.encode(), orjson.dumps({
+        "request_id": request.request_id,
+        "user_id": request.user_id,
+        "ts": request.ts,
+        "arm": scored.arm,
+        "features": [{"item_id": i, "x": x} for i, x in zip(item_ids, vectors, strict=True)],
+        "scores": scored.per_model,
+        "model_versions": versions,
+        "schema": schema,
+    }))
+
+
+def example_record(request_id: str, pending: Mapping[str, Any], index: int, y: int, label_ts: float) -> dict[str, Any]:
+    """One training example: candidate ``index`` of a closed request, with the vector and scores it was served."""
+    item_id, x, scores = pending["items"][index]
+    return {
+        "request_id": request_id,
+        "item_id": item_id,
+        "user_id": pending["user_id"],
+        "ts": pending["ts"],
+        "label_ts": label_ts,
+        "x": x,
+        "y": y,
+        "scores_at_serve": scores,
+        "arm": pending["arm"],
+        "served_model": pending["served"],
+        "model_versions": pending["versions"],
+        "schema": pending["schema"],
+    }
+
+
+def example_output(example: Mapping[str, Any]) -> Output:
+    """An example, keyed by request id (one partition: the learner reads them in one order)."""
+    return Output(EXAMPLES, str(example["request_id"]).encode(), orjson.dumps(example))
+
+
+def dead_letter_record(raw: bytes, error: str, code: str, source: Source) -> bytes:
+    """The raw bytes (losslessly: text when UTF-8, else base64), why they were refused and where they came from.
+
+    >>> orjson.loads(dead_letter_record(b"\\xff{", "not valid JSON", "not_json", Source("events", 2, 17, b"u1")))
+    {'raw': '/3s=', 'raw_encoding': 'base64', 'error': 'not valid JSON', 'code': 'not_json', \
+'topic': 'events', 'partition': 2, 'offset': 17, 'key': 'u1'}
+    """
+    raw_text, encoding = text_or_base64(raw)
+    key = None if source.key is None else text_or_base64(source.key)[0]
+    return orjson.dumps({
+        "raw": raw_text,
+        "raw_encoding": encoding,
+        "error": error,
+        "code": code,
+        "topic": source.topic,
+        "partition": source.partition,
+        "offset": source.offset,
+        "key": key,
+    })
+
+
+def dead_letter_output(raw: bytes, error: str, code: str, source: Source) -> Output:
+    return Output(DEAD_LETTER, None, dead_letter_record(raw, error, code, source))
