@@ -329,11 +329,6 @@ def test_default_features_full_vector() -> None:
     assert b == {**user, "cand_position": 1.0, "item_seen": 0.0}
 
 
-def test_default_features_names() -> None:
-    assert [f.name for f in default_features()] == ["activity", "count", "decayed", "window", "recency", "ctr",
-                                                    "ctx", "cand", "item", "affinity"]
-
-
 # --------------------------------------------------------------------------------------------- FeatureSet
 
 
