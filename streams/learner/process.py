@@ -39,15 +39,21 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 from models.experiment import model_names
 from models.learner import CHECKPOINT, BadExample, Learner, arm_models, learner_from_settings, tripwire_from_settings
 from models.snapshots import SnapshotRejected, load_snapshot
 from streams.core.counters import Counters
 from streams.core.topics import MAX_SNAPSHOT_BYTES
-from streams.kafka.admin import BrokerUnreachable, partitions_of
+from streams.kafka.admin import partitions_of
+from streams.kafka.clients import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    KafkaConnectionError,
+    MessageSizeTooLargeError,
+    TopicPartition,
+    start_or_unreachable,
+)
 from streams.ops.prometheus import CONTENT_TYPE, prometheus
 from streams.settings import Settings
 
@@ -225,11 +231,7 @@ async def _run(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        await reader.start()
-    except KafkaConnectionError as exc:
-        await reader.stop()
-        raise BrokerUnreachable(bootstrap, type(exc).__name__) from None  # the CLI prints it on one line
+    await start_or_unreachable(reader, bootstrap, errors=(KafkaConnectionError,))  # the CLI prints it on one line
     try:
         checkpoints, published = await read_snapshots(settings, reader)
     finally:

@@ -31,9 +31,9 @@ from collections import deque
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.kafka.admin import partitions_of
+from streams.kafka.clients import AIOKafkaConsumer, TopicPartition
 from streams.settings import Settings
 
 __all__ = ["HISTORY", "LearnerReports", "ReportUnavailable", "fetch_report", "fetch_report_async", "newest_report"]

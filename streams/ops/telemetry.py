@@ -4,7 +4,6 @@ Everything here is bounded (fixed histograms, short rings), so a worker that run
 few kilobytes. Wall-clock time appears only here: it measures the worker, it never decides an output.
 
 >>> from streams.core.counters import Counters
-from streams.core.records import DEAD_LETTER, FEATURE_LOG, SCORES
 >>> from streams.core.timings import StageTimings
 >>> t = WorkerTelemetry(Counters(), StageTimings(), clock=lambda: 100.0)
 >>> t.observe_output("dead-letter", None, b'{"error": "not JSON", "code": "not_json", "topic": "e", '

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.kafka.admin import create_topics
 from streams.kafka.broker import free_port, local_broker
+from streams.kafka.clients import AIOKafkaConsumer, AIOKafkaProducer
 from streams.settings import Settings, to_env
 from streams.tools.simulate import simulate
 

@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from streams.core.topics import MAX_SNAPSHOT_BYTES
-from streams.kafka.admin import BrokerUnreachable, ping
+from streams.kafka.admin import ping
+from streams.kafka.clients import AIOKafkaProducer, start_or_unreachable
 from streams.tools.eventfile import PathLike, read_events
 from streams.tools.record import UnknownTopic, is_recording, read_recording
 
@@ -143,11 +142,7 @@ async def produce_file(bootstrap: str, path: Path, topic: str, *, rate: float | 
         raise UnknownTopic(topic, bootstrap)
     # max_request_size: a recording of model-snapshots holds records up to the snapshot topic's limit
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=MAX_SNAPSHOT_BYTES)
-    try:
-        await producer.start()
-    except (KafkaConnectionError, KafkaError, OSError) as exc:
-        await producer.stop()
-        raise BrokerUnreachable(bootstrap, type(exc).__name__) from None
+    await start_or_unreachable(producer, bootstrap)
     try:
         return await _send_all(producer, topic, file_records(path), pacer, progress)
     finally:

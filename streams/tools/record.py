@@ -31,11 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from streams.core.deadletter import text_or_base64
-from streams.kafka.admin import BrokerUnreachable, partitions_of, ping
+from streams.kafka.admin import partitions_of, ping
+from streams.kafka.clients import (
+    AIOKafkaConsumer,
+    TopicPartition,
+    start_or_unreachable,
+)
 from streams.tools.eventfile import PathLike, read_events, write_events
 
 __all__ = ["Recorded", "UnknownTopic", "is_recording", "parse_line", "read_recording", "record_topic",
@@ -168,11 +171,7 @@ async def record_topic(bootstrap: str, topic: str, out: Path, *, from_beginning:
         raise UnknownTopic(topic, bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest" if from_beginning else "latest")
-    try:
-        await consumer.start()
-    except (KafkaConnectionError, KafkaError, OSError) as exc:
-        await consumer.stop()
-        raise BrokerUnreachable(bootstrap, type(exc).__name__) from None
+    await start_or_unreachable(consumer, bootstrap)
     try:
         records = await _read_until_idle(consumer, bootstrap, topic, from_beginning, until_idle, progress)
     finally:
