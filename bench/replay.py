@@ -1,7 +1,7 @@
 """Section 3, replay throughput: the worker's processor on one core (events per CPU second), no broker.
 
 The events are encoded once up front (as a topic hands them over), then piped through
-:class:`~streams.replay.driver.ReplayDriver` with ``learn=False`` and ``learn=True``. Per stage, µs per event is the
+:class:`~streams.replay.ReplayDriver` with ``learn=False`` and ``learn=True``. Per stage, µs per event is the
 stage's total time over the events piped (so stages that run for a few events only weigh what they cost).
 ``unattributed`` is ``event`` (all of ``process_one``) less its timed parts: the per-event bookkeeping
 between stages (the state snapshot for rollback, the deadline heap, counters). Baseline: orjson.loads alone.

@@ -197,7 +197,7 @@ class Processor:
         clock = self._clock(source.partition)
         if clock.is_redelivery(source.offset):
             # Decided before the worker saved the partition's clock, which it does after the batch's outputs
-            # and states: everything this event did is out already (see streams/worker/app.py).
+            # and states: everything this event did is out already (see streams/worker/batch.py).
             self.counters.inc("events_redelivered")
             return []
         released = clock.offer(Timed(event.ts, source, raw, event))
@@ -236,7 +236,7 @@ class Processor:
         position = source.offset
         if self.features.already_applied(state, position):
             # Redelivered after a crash: the state holds it, so its outputs were delivered before the
-            # state was written (see streams/worker/app.py). Doing it again would count it twice.
+            # state was written (see streams/worker/batch.py). Doing it again would count it twice.
             self.counters.inc("events_redelivered")
             return []
         if self.features.expire(state, event.ts):

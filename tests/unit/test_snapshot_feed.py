@@ -71,7 +71,7 @@ def test_a_tampered_snapshot_is_refused_logged_and_counted(feed, caplog):
     evil = dump_snapshot(baseline_with(10, 10), name="baseline", version=99, key=KEY)
     tampered = evil[:40] + bytes([evil[40] ^ 1]) + evil[41:]
 
-    with caplog.at_level(logging.WARNING, logger="streams.worker.snapshot_feed"):
+    with caplog.at_level(logging.WARNING, logger="streams.core.snapshots"):
         assert feed.apply_one(b"baseline", tampered) == "refused"
     assert feed.scorer.models["baseline"] is served
     assert feed.scorer.score_one("u", VECTORS).model_version == 1
@@ -94,7 +94,7 @@ def test_a_tampered_snapshot_is_refused_logged_and_counted(feed, caplog):
     ],
 )
 def test_unverifiable_or_unusable_snapshots_are_refused(feed, caplog, blob, reason):
-    with caplog.at_level(logging.WARNING, logger="streams.worker.snapshot_feed"):
+    with caplog.at_level(logging.WARNING, logger="streams.core.snapshots"):
         assert feed.apply_one(b"baseline", blob) == "refused"
     assert feed.scorer.versions == {"prod": 0, "baseline": 0}
     assert feed.counters.snapshot() == {"snapshots_refused": 1}
@@ -104,7 +104,7 @@ def test_unverifiable_or_unusable_snapshots_are_refused(feed, caplog, blob, reas
 def test_a_signed_snapshot_this_code_cannot_unpickle_is_refused(feed, monkeypatch, caplog):
     blob = dump_snapshot(Gone(), name="baseline", version=2, key=KEY)
     monkeypatch.delattr(sys.modules[__name__], "Gone")
-    with caplog.at_level(logging.WARNING, logger="streams.worker.snapshot_feed"):
+    with caplog.at_level(logging.WARNING, logger="streams.core.snapshots"):
         assert feed.apply_one(b"baseline", blob) == "refused"
     assert "(unloadable): AttributeError" in caplog.records[-1].getMessage()
     assert feed.scorer.versions["baseline"] == 0
