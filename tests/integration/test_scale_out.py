@@ -43,6 +43,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 Events = list[dict[str, Any]]
 
+# Known defects of the stand-in brokers (``shared/broker.md``), strict xfails on those kinds.
+NOIDA_NO_EVICTION = ("noida-db 0.2.3 never evicts a SIGKILLed group member: the dead worker keeps its partitions "
+                     "and the survivor never gets them")
+NOIDA_RESTART_LOSES_OUTPUTS = ("noida-db 0.2.3 loses records acknowledged just before a stop: after a broker "
+                               "restart under load some requests' scores are missing")
+
 
 def _requests(events: Events) -> set[str]:
     return {str(e["request_id"]) for e in events if e["type"] == "request"}
@@ -187,8 +193,11 @@ async def test_two_workers_started_together_share_a_prefilled_topic(
 
 
 async def test_sigkill_of_one_of_two_workers_under_load_loses_nothing(
-    settings_factory: Callable[..., Settings], worker_factory: Callable[..., WorkerProcess]
+    settings_factory: Callable[..., Settings], worker_factory: Callable[..., WorkerProcess],
+    broker: BrokerUnderTest, request: pytest.FixtureRequest,
 ) -> None:
+    if broker.kind == "noida":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=NOIDA_NO_EVICTION))
     events, _ = simulate(users=60, events=3000, seed=22)
     first, rest = events[:1000], events[1000:]
     settings = settings_factory(partitions=4, batch_size=50, learner_web_port=free_port())
@@ -221,8 +230,11 @@ def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerUnder
 
 
 async def test_workers_and_learner_resume_after_a_broker_restart_under_load(
-    own_broker: BrokerUnderTest, tmp_path: Path, worker_factory: Callable[..., WorkerProcess]
+    own_broker: BrokerUnderTest, tmp_path: Path, worker_factory: Callable[..., WorkerProcess],
+    request: pytest.FixtureRequest,
 ) -> None:
+    if own_broker.kind == "noida":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=NOIDA_RESTART_LOSES_OUTPUTS))
     assert own_broker.local is not None
     events, _ = simulate(users=60, events=3000, seed=23)
     parts = [events[:1000], events[1000:2000], events[2000:]]
