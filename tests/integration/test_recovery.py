@@ -129,9 +129,17 @@ def _same_answer_from_both(a: Settings, b: Settings, user_id: str, timeout: floa
         time.sleep(0.5)
 
 
+NOIDA_SECOND_MEMBER = ("noida-db 0.2.3 fails two-worker handovers: the joining worker may never get partitions "
+                       "(it stops after creating faust's __assignor-__leader topic), or feature-log records written "
+                       "around the rebalance are missing")
+
+
 async def test_two_workers_hand_over_partitions_with_their_state(
-    settings_factory: Callable[..., Settings], tmp_path: Path
+    settings_factory: Callable[..., Settings], tmp_path: Path, broker: BrokerUnderTest,
+    request: pytest.FixtureRequest,
 ) -> None:
+    if broker.kind == "noida":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=NOIDA_SECOND_MEMBER))
     events, _ = simulate(users=40, events=1500, seed=12)
     parts = [events[:500], events[500:1000], events[1000:]]
     base = settings_factory(partitions=4, batch_size=50)

@@ -43,6 +43,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 Events = list[dict[str, Any]]
 
+# Known defects of the stand-in brokers (``shared/broker.md``), strict xfails on those kinds.
+NOIDA_NO_EVICTION = ("noida-db 0.2.3 never evicts a SIGKILLed group member: the dead worker keeps its partitions "
+                     "and the survivor never gets them")
+NOIDA_RESTART_LOSES_OUTPUTS = ("noida-db 0.2.3 loses records acknowledged just before a stop: after a broker "
+                               "restart under load some requests' scores are missing")
+
 
 def _requests(events: Events) -> set[str]:
     return {str(e["request_id"]) for e in events if e["type"] == "request"}
@@ -147,10 +153,13 @@ async def assert_outputs_are_the_replays(settings: Settings, events: Events, lea
     missing = requests - {r.json()["request_id"] for r in scores}
     assert not missing, (f"{len(missing)} requests never scored, e.g. {sorted(missing)[:3]}; workers' counters: "
                          + "; ".join(f"{counters(w.settings)}\n{w.log_tail(15)}" for w in workers if w.alive))
-    unique_by_request(scores)
+    # A request redelivered after a crash is scored again, by whatever model the survivor serves by then: the
+    # copies agree on everything but the scores and their model version (consumers keep the first, by key).
+    unique_by_request(scores, fields=("request_id", "user_id", "ts", "arm", "model"))
     logs = await consume(settings.bootstrap, settings.topic("feature-log"), until=covers(requests), timeout=30)
     replayed = _replay(settings, events)
-    assert_same_vectors(unique_by_request(logs), {r["request_id"]: r for r in replayed.read("feature-log")})
+    assert_same_vectors(unique_by_request(logs, fields=("request_id", *VECTOR_FIELDS)),
+                        {r["request_id"]: r for r in replayed.read("feature-log")})
 
     live = unique_examples(await consume(settings.bootstrap, settings.topic("examples"), expect=1, idle=3.0,
                                          timeout=60))
@@ -166,7 +175,10 @@ async def assert_outputs_are_the_replays(settings: Settings, events: Events, lea
         if learned >= len(live):
             break
         await asyncio.sleep(0.5)
-    assert learned == len(live), f"the learner learned {learned} examples; the topic holds {len(live)} distinct"
+    # Read the topic again: an example that closed after the first read counts too (nothing is closing by now).
+    distinct = len(unique_examples(await consume(settings.bootstrap, settings.topic("examples"), expect=len(live),
+                                                 idle=1.0, timeout=30)))
+    assert learned == distinct, f"the learner learned {learned} examples; the topic holds {distinct} distinct"
 
 
 async def test_two_workers_started_together_share_a_prefilled_topic(
@@ -187,8 +199,11 @@ async def test_two_workers_started_together_share_a_prefilled_topic(
 
 
 async def test_sigkill_of_one_of_two_workers_under_load_loses_nothing(
-    settings_factory: Callable[..., Settings], worker_factory: Callable[..., WorkerProcess]
+    settings_factory: Callable[..., Settings], worker_factory: Callable[..., WorkerProcess],
+    broker: BrokerUnderTest, request: pytest.FixtureRequest,
 ) -> None:
+    if broker.kind == "noida":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=NOIDA_NO_EVICTION))
     events, _ = simulate(users=60, events=3000, seed=22)
     first, rest = events[:1000], events[1000:]
     settings = settings_factory(partitions=4, batch_size=50, learner_web_port=free_port())
@@ -221,8 +236,11 @@ def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerUnder
 
 
 async def test_workers_and_learner_resume_after_a_broker_restart_under_load(
-    own_broker: BrokerUnderTest, tmp_path: Path, worker_factory: Callable[..., WorkerProcess]
+    own_broker: BrokerUnderTest, tmp_path: Path, worker_factory: Callable[..., WorkerProcess],
+    request: pytest.FixtureRequest,
 ) -> None:
+    if own_broker.kind == "noida":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=NOIDA_RESTART_LOSES_OUTPUTS))
     assert own_broker.local is not None
     events, _ = simulate(users=60, events=3000, seed=23)
     parts = [events[:1000], events[1000:2000], events[2000:]]
