@@ -21,8 +21,9 @@ TEST_BROKER_DEPS := $(if $(filter noida tansu,$(STREAMSCORE_TEST_BROKER)),,kafka
 
 $(KAFKA_STAMP): broker/pom.xml
 	@command -v mvn >/dev/null || { echo "make kafka needs Maven (mvn) and Java 17+; without them use a noida broker (--kind noida, STREAMSCORE_TEST_BROKER=noida)"; exit 2; }
-	rm -rf .kafka/libs
-	mvn --batch-mode --quiet -f broker/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/.kafka/libs
+	rm -rf .kafka/libs.new
+	mvn --batch-mode --quiet -f broker/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/.kafka/libs.new
+	rm -rf .kafka/libs && mv .kafka/libs.new .kafka/libs  # all or nothing: a failed fetch keeps the old jars
 	touch $@
 
 $(STAMP): pyproject.toml

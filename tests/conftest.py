@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,15 @@ from streams.settings import Settings
 from tests.fixtures import BrokerUnderTest, WorkerProcess, create_test_topics, make_settings, start_test_broker
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerUnderTest]:
+    # The broker runs in a session of its own (it outlives a CLI that starts it), so a SIGTERM to the test run
+    # (a CI cancel) would leave it behind: turn it into an interrupt, which runs this fixture's teardown.
+    signal.signal(signal.SIGTERM, _interrupt)
     test_broker = start_test_broker(tmp_path_factory.mktemp("broker"))
     yield test_broker
     if test_broker.local is not None:

@@ -169,6 +169,7 @@ async def consume(bootstrap: str, topic: str, *, expect: int = 0, timeout: float
     await consumer.start()
     try:
         partitions = await partitions_of(consumer, topic)
+        assert partitions, f"topic {topic} does not exist at {bootstrap}: reading it would prove nothing"
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)

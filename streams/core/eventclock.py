@@ -9,7 +9,9 @@ waiting request and expire everyone at once. The rule (``docs/event-time.md`` sa
    the first event of a partition starts its clock;
 2. an event more than ``max_behind`` (the user TTL) behind the clock is refused: no state still covers it;
 3. an event at most ``max_jump`` ahead of the clock is accepted; so is a bigger jump that the broker's own
-   timestamps made too (a quiet partition resuming live);
+   timestamps made too (a quiet partition resuming live), and an event within ``max_jump`` of its own broker
+   timestamp (a fresh event on a partition whose clock lags because a late producer went first), unless the
+   clock trails its broker time by more than ``max_behind`` (a backlog, where a wall-clock stamp is the outlier);
 4. any other jump is *held*, with every event after it, until the next ``confirmations`` events confirm it
    (none of them more than ``max_jump`` behind it): then it is accepted and the rest are judged again after
    it. The first event more than ``max_jump`` behind it refutes it: it is refused, and the events held after
@@ -122,6 +124,11 @@ class PartitionClock:
         self.position = item.offset
         return self._judge([item])
 
+    def passed(self, offset: int) -> None:
+        """A record at ``offset`` was decided without the clock (undecodable, dead-lettered): a redelivery of
+        it is skipped like any other."""
+        self.position = offset
+
     def is_redelivery(self, offset: int) -> bool:
         """Whether the event at ``offset`` was decided before this clock was saved (so it must not be judged,
         nor vote on a held jump, again: its outputs and state went out before the save)."""
@@ -185,8 +192,16 @@ class PartitionClock:
         jump = item.ts - self.newest
         if jump <= self.rule.max_jump:
             return True
-        return (item.broker_ts is not None and self.broker_newest is not None
-                and jump <= item.broker_ts - self.broker_newest + self.rule.max_jump)
+        if item.broker_ts is None:
+            return False
+        # The broker vouches for a time close to when it received the event: a fresh event on a partition whose
+        # clock lags (a late producer went first) must not wait for, or be refuted by, the stragglers. Not on a
+        # backlog, whose clock trails its broker time by more than any state keeps (``max_behind``): there a
+        # wall-clock stamp is the outlier.
+        lag = None if self.broker_newest is None else self.broker_newest - self.newest
+        if item.ts >= item.broker_ts - self.rule.max_jump and (lag is None or lag <= self.rule.max_behind):
+            return True
+        return self.broker_newest is not None and jump <= item.broker_ts - self.broker_newest + self.rule.max_jump
 
     def _accept(self, item: Timed) -> Release:
         behind = 0.0 if self.newest is None or item.ts >= self.newest else self.newest - item.ts

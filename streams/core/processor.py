@@ -188,18 +188,20 @@ class Processor:
 
     def _process_one(self, raw: bytes, source: Source, states: StateCache, start: float) -> list[Output]:
         self.counters.inc("events_in")
-        try:
-            event = decode_event(raw, key=source.key, max_candidates=self.settings.max_candidates)
-        except InvalidEvent as exc:
-            return [self._dead_letter(raw, exc.reason, exc.code, source)]
-        finally:
-            self.timings.observe("decode", time.perf_counter() - start)
         clock = self._clock(source.partition)
         if clock.is_redelivery(source.offset):
             # Decided before the worker saved the partition's clock, which it does after the batch's outputs
-            # and states: everything this event did is out already (see streams/worker/batch.py).
+            # and states: everything this record did is out already (see streams/worker/batch.py), its dead
+            # letter too.
             self.counters.inc("events_redelivered")
             return []
+        try:
+            event = decode_event(raw, key=source.key, max_candidates=self.settings.max_candidates)
+        except InvalidEvent as exc:
+            clock.passed(source.offset)
+            return [self._dead_letter(raw, exc.reason, exc.code, source)]
+        finally:
+            self.timings.observe("decode", time.perf_counter() - start)
         released = clock.offer(Timed(event.ts, source, raw, event))
         if not released or released[-1].item.source is not source:
             self.counters.inc("events_held")  # a jump waiting for the events after it (counted once)

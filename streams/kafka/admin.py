@@ -113,7 +113,8 @@ async def create_topics(settings: Settings, specs: list[TopicSpec] | None = None
                 result[spec.name] = "created"
             except TopicAlreadyExistsError:
                 result[spec.name] = "exists"
-        await _wait_until_served(admin, settings.bootstrap, [s.name for s in specs if result[s.name] == "created"])
+        # Every one, not only those created here: another creator may have raced us to one (TopicAlreadyExists).
+        await _wait_until_served(admin, settings.bootstrap, [s.name for s in specs])
         described = await admin.describe_topics([s.name for s in specs if result[s.name] == "exists"])
         actual = {d["topic"]: len(d["partitions"]) for d in described}
         wrong = [f"{s.name} has {actual[s.name]} partitions, settings say {s.partitions}"

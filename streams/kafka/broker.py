@@ -91,7 +91,16 @@ class LocalBroker(ABC):
     def start(self, timeout: float = 30.0) -> str:
         """Start the broker and return its bootstrap address once it answers Kafka requests."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._launch()
+        if self._listening():  # else a broker already there would answer for ours, which dies on the bind
+            raise BrokerError(f"something already listens on {self.bootstrap}: stop it, or choose another port")
+        try:
+            self._launch()
+            return self._wait_until_answering(timeout)
+        except BaseException:  # Ctrl-C or any error while it boots: no broker is left running behind
+            self.stop()
+            raise
+
+    def _wait_until_answering(self, timeout: float) -> str:
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -99,13 +108,13 @@ class LocalBroker(ABC):
                 if not self._listening():
                     raise BrokerUnreachable(self.bootstrap, "port not open yet")
                 ping_once(self.bootstrap, timeout=2.0)
+                if not self.is_running():
+                    raise BrokerError(f"{self.kind} broker exited, yet something answers on {self.bootstrap}")
                 return self.bootstrap
             except BrokerUnreachable as exc:
                 if not self.is_running():
-                    self.stop()
                     raise BrokerError(f"{self.kind} broker exited before it answered on {self.bootstrap}") from None
                 if time.monotonic() > deadline:
-                    self.stop()
                     raise BrokerError(f"{self.kind} broker started but did not answer on {self.bootstrap} "
                                       f"within {timeout:.0f} s: {exc}") from None
                 time.sleep(0.1)

@@ -14,6 +14,7 @@ in ``server.log``, what the JVM printed in ``jvm.out``, and the process id in ``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -173,13 +174,14 @@ class KafkaBroker(LocalBroker):
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             return False
-        return b"kafka.Kafka" in cmdline  # neither a reused pid nor a zombie (empty command line) is our broker
+        # Neither a reused pid, nor another directory's broker, nor a zombie (empty command line) is ours.
+        return b"kafka.Kafka" in cmdline and str(self._properties).encode() in cmdline
 
     def _configure(self) -> None:
         """Write ``server.properties`` once; a restart on the same directory keeps its ports and cluster."""
         if self._properties.exists():
             wanted = f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}"
-            if wanted not in self._properties.read_text():
+            if wanted not in self._properties.read_text().splitlines():
                 raise BrokerError(f"{self.data_dir} holds a Kafka broker for another port; "
                                   "use that port or another data directory")
             return
@@ -221,14 +223,18 @@ class KafkaBroker(LocalBroker):
         if pid is None:
             self._pid_file.unlink(missing_ok=True)
             return
-        os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may exit on its own in between
+            os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while self._alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         if self._alive(pid):
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
             while self._alive(pid) and time.monotonic() < deadline + 10:
                 time.sleep(0.05)
+        if self._alive(pid):
+            raise BrokerError(f"Kafka broker pid {pid} survived SIGKILL; its data is in {self.data_dir}")
         self._pid_file.unlink(missing_ok=True)
 
     def is_running(self) -> bool:

@@ -150,13 +150,13 @@ def run_demo(settings: Settings, *, users: int, events: int, seconds: float, bro
     shutil.rmtree(demo_dir, ignore_errors=True)
     broker = local_broker(broker_kind, demo_dir / "broker", free_port())
     print(f"starting a local {broker.describe()} broker in {broker.data_dir} ...", flush=True)
-    settings = replace(settings, bootstrap=broker.start(), data_dir=demo_dir, web_port=free_port(),
-                       learner_web_port=free_port(), snapshot_every=min(settings.snapshot_every, 200),
-                       release_dead_member=broker_kind == "noida")
     worker: subprocess.Popen[bytes] | None = None
     learner: subprocess.Popen[bytes] | None = None
     started = time.monotonic()
     try:
+        settings = replace(settings, bootstrap=broker.start(), data_dir=demo_dir, web_port=free_port(),
+                           learner_web_port=free_port(), snapshot_every=min(settings.snapshot_every, 200),
+                           release_dead_member=broker_kind == "noida")
         asyncio.run(create_topics(settings))
         dashboard = f"http://{settings.web_host}:{settings.web_port}/dashboard"
         print(f"topics created on {settings.bootstrap}; starting a worker and a learner ...\n"

@@ -16,15 +16,18 @@ import pytest
 from streams.kafka.kafka_broker import CONSOLE_PRODUCER, CONSUMER_GROUPS, kafka_tool, missing_kafka
 from streams.settings import Settings
 from streams.tools.simulate import simulate
-from tests.fixtures import WorkerProcess, consume, covers, unique_by_request
+from tests.fixtures import BrokerUnderTest, WorkerProcess, consume, covers, unique_by_request
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(autouse=True)
-def _kafka_tools() -> None:
-    if missing_kafka():
-        pytest.fail(f"Kafka's tools are missing: {missing_kafka()}")
+def _kafka_tools(broker: BrokerUnderTest) -> None:
+    problem = missing_kafka()
+    if problem and broker.kind in ("noida", "tansu"):  # a run without Java: `make test` fetched no jars
+        pytest.skip(f"Kafka's own tools are not here ({problem})")
+    if problem:
+        pytest.fail(f"Kafka's tools are missing: {problem}")
 
 
 def group_lag(settings: Settings) -> dict[int, str]:

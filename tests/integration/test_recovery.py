@@ -36,7 +36,7 @@ from tests.fixtures import (
     unique_examples,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 TANSU_LIST_OFFSETS = (
     "Tansu 0.6.0 answers ListOffsets(latest) with a wrong end offset (1 after 10 records), so faust's table "

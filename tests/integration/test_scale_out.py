@@ -39,7 +39,8 @@ from tests.fixtures import (
     unique_examples,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# The scenarios' own waits add up to more than the suite's 300 s default on a loaded 2-core machine.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 Events = list[dict[str, Any]]
 
@@ -195,6 +196,8 @@ async def test_two_workers_started_together_share_a_prefilled_topic(
     assert covers(_requests(events))(scores), f"not every request was scored:\n{b.log_tail()}"
     owned = wait_for_assignment(settings, shared_by_two(4))
     assert shared_by_two(4)(owned), f"the two workers do not share the 4 partitions: {owned}"
+    done = {name: counters(w.settings).get("events_in", 0) for name, w in (("a", a), ("b", b))}
+    assert all(done.values()), f"a worker processed nothing: {done}"
     await assert_outputs_are_the_replays(settings, events, learner, a, b)
 
 
@@ -214,8 +217,12 @@ async def test_sigkill_of_one_of_two_workers_under_load_loses_nothing(
     await consume(settings.bootstrap, settings.topic("scores"), until=covers(_requests(first)), timeout=120, worker=a)
     assert shared_by_two(4)(wait_for_assignment(settings, shared_by_two(4))), "the workers never shared the topic"
 
+    before = counters(b.settings).get("events_in", 0)
     feeding = asyncio.create_task(produce(settings.bootstrap, settings.topic("events"), events_payload(rest)))
-    await asyncio.sleep(0.5)  # in the middle of the stream: the killed worker has work in flight
+    deadline = time.monotonic() + 60
+    while counters(b.settings).get("events_in", 0) <= before and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # kill it in the middle of the stream, once it works on the second part
+    assert counters(b.settings).get("events_in", 0) > before, "the worker to kill never took any of the load"
     b.kill()
     await feeding
     owned = wait_for_assignment(settings, lambda owned: owned == [set(range(4))], timeout=60)

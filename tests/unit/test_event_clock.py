@@ -155,6 +155,25 @@ def test_a_jump_the_broker_clock_made_too_is_accepted_at_once() -> None:
     assert f.offer(T0 + 2 * DAY, broker=T0 + YEAR + 1) == []  # last year's log, fast: the broker did not move
 
 
+def test_a_fresh_event_is_not_refuted_by_a_late_producer_that_went_first() -> None:
+    f = Feeder()
+    now = T0 + 3600
+    assert f.offer(T0, broker=now) == [(0, True)]  # a producer an hour late starts the partition's clock
+    assert f.offer(now + 1, broker=now + 1) == [(1, True)]  # fresh, vouched for by its broker time: at once
+    assert f.offer(T0 + 5, broker=now + 2) == [(2, True)]  # the late producer again: a late event, accepted
+    assert f.offer(now + 3, broker=now + 3) == [(3, True)]
+    assert f.refused() == {} and f.clock.newest == now + 3
+
+
+def test_on_a_backlog_a_wall_clock_stamp_is_held_and_refuted() -> None:
+    f = Feeder()
+    now = T0 + YEAR  # last year's log produced now: the clock trails its broker time by a year
+    f.offer(T0, broker=now)
+    assert f.offer(now, broker=now + 0.1) == []  # stamped with the wall clock: held like any other jump
+    assert f.offer(T0 + 1, broker=now + 0.2) == [(1, False), (2, True)]
+    assert f.clock.newest == T0 + 1
+
+
 def test_the_end_of_input_refuses_an_unconfirmed_jump_and_judges_the_rest_again() -> None:
     f = Feeder()
     f.offer(T0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -70,8 +71,19 @@ def test_a_data_dir_keeps_its_port(tmp_path: Path) -> None:
     first._configure()
     assert "127.0.0.1:19092" in (tmp_path / "server.properties").read_text()
     KafkaBroker(tmp_path, 19092)._configure()  # the same port: fine, the file stays
-    with pytest.raises(BrokerError, match="another port"):
-        KafkaBroker(tmp_path, 19999)._configure()
+    for other in (19999, 1909):  # 1909 is a prefix of 19092: the whole line must match
+        with pytest.raises(BrokerError, match="another port"):
+            KafkaBroker(tmp_path, other)._configure()
+
+
+def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(BrokerError, match="already listens"):
+            KafkaBroker(tmp_path, port).start()
+    assert not (tmp_path / "kafka.pid").exists()
 
 
 def test_kafka_is_the_default_kind() -> None:
