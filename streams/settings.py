@@ -60,10 +60,10 @@ class Settings:
     """Seconds a worker waits to fill a batch before it processes what it has."""
     session_timeout: float = 10.0
     """Consumer-group session timeout in seconds (Kafka and noida-db reject values under 6)."""
-    release_dead_member: bool = False
+    release_dead_member: bool = True
     """At start, send ``LeaveGroup`` for the group member a killed worker left in this data directory. Needed on
-    noida-db, which never evicts dead members; Kafka evicts them after the session timeout (see
-    ``streams/worker/membership.py``)."""
+    noida-db, which never evicts dead members; on Kafka, which evicts them after the session timeout, it spares
+    the restart that wait and the slow rebalance it ends with (see ``streams/worker/membership.py``)."""
     max_candidates: int = 500
     """Requests with more candidates are dead-lettered: a slot this large is a producer bug."""
     user_ttl: float = 30 * 86400.0

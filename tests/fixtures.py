@@ -70,8 +70,6 @@ def make_settings(broker: BrokerUnderTest, data_dir: Path, **overrides: Any) -> 
         web_port=free_port(),
         batch_within=0.02,
         log_level="info",
-        # noida-db never evicts a killed member (streams/worker/membership.py)
-        release_dead_member=broker.kind == "noida",
     )
     values.update(overrides)
     # Validated as a worker process will validate them, so a bad combination fails here, not in a subprocess.

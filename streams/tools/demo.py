@@ -155,8 +155,7 @@ def run_demo(settings: Settings, *, users: int, events: int, seconds: float, bro
     started = time.monotonic()
     try:
         settings = replace(settings, bootstrap=broker.start(), data_dir=demo_dir, web_port=free_port(),
-                           learner_web_port=free_port(), snapshot_every=min(settings.snapshot_every, 200),
-                           release_dead_member=broker_kind == "noida")
+                           learner_web_port=free_port(), snapshot_every=min(settings.snapshot_every, 200))
         asyncio.run(create_topics(settings))
         dashboard = f"http://{settings.web_host}:{settings.web_port}/dashboard"
         print(f"topics created on {settings.bootstrap}; starting a worker and a learner ...\n"

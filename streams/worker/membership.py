@@ -1,12 +1,14 @@
-"""One data directory, one worker; and, on noida-db, a restarted worker takes its own place back in the group.
+"""One data directory, one worker; and a restarted worker takes its own place back in the group.
 
 A worker killed with SIGKILL never says goodbye to its group. Kafka evicts it after the session timeout, and
 the group rebalances without it (measured in ``tests/integration/test_scale_out.py``); noida-db 0.2.3 never
 does (``shared/broker.md``), so its partitions stay with a dead member and a restarted worker waits forever.
 So each worker records its group member id in its data directory when it gets partitions, and, with
-``STREAMSCORE_RELEASE_DEAD_MEMBER`` (set for noida-db by the demo and the tests), a worker starting on that
-directory first sends ``LeaveGroup`` for the recorded member: exactly what the dead process would have sent
-on a clean stop. On Kafka it would only save the session timeout, so it is off there.
+``STREAMSCORE_RELEASE_DEAD_MEMBER`` (on by default), a worker starting on that directory first sends
+``LeaveGroup`` for the recorded member: exactly what the dead process would have sent on a clean stop. Kafka
+does not need it to recover, but without it the restarted worker waits out the session timeout in a join that
+ends in a slow rebalance, and in that path faust 0.15.3 was once seen "Ready" yet processing nothing (one run
+in about thirty, ``docs/kafka.md``): on by default for every broker.
 
 The data directory holds one worker's RocksDB state, so one directory is one worker: if the recorded process
 is still alive, starting a second worker on the directory is refused, whatever the broker.

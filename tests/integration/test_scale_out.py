@@ -196,8 +196,6 @@ async def test_two_workers_started_together_share_a_prefilled_topic(
     assert covers(_requests(events))(scores), f"not every request was scored:\n{b.log_tail()}"
     owned = wait_for_assignment(settings, shared_by_two(4))
     assert shared_by_two(4)(owned), f"the two workers do not share the 4 partitions: {owned}"
-    done = {name: counters(w.settings).get("events_in", 0) for name, w in (("a", a), ("b", b))}
-    assert all(done.values()), f"a worker processed nothing: {done}"
     await assert_outputs_are_the_replays(settings, events, learner, a, b)
 
 

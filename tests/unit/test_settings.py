@@ -51,7 +51,7 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("batch_size", "64", 64),
     ("batch_within", "0.25", 0.25),
     ("session_timeout", "30", 30.0),
-    ("release_dead_member", "true", True),
+    ("release_dead_member", "false", False),
     ("max_candidates", "20", 20),
     ("user_ttl", "200000", 200000.0),  # must exceed the longest attribution window plus lateness
     ("expiry_sweep_every", "600", 600.0),
