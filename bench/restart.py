@@ -30,7 +30,9 @@ from tests.fixtures import (
 
 
 def _probe(n: int) -> dict[str, object]:
-    return {"event_id": f"probe-{n}", "user_id": f"probe-user-{n}", "ts": 1_800_000_000.0 + n, "type": "request",
+    # On the streams' own timeline (they start at 1.7e9): a time years ahead of its broker timestamp is a bad
+    # time (docs/event-time.md); a probe behind the stream's newest event is merely late, and scored at once.
+    return {"event_id": f"probe-{n}", "user_id": f"probe-user-{n}", "ts": 1_700_000_000.0 + n, "type": "request",
             "request_id": f"probe-{n}", "candidates": ["a", "b"]}
 
 
