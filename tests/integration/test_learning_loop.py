@@ -80,7 +80,13 @@ async def test_prod_learns_live_and_the_a_a_experiment_is_not_flagged(
     report, worker = await _run(settings, tmp_path)
     try:
         prod, baseline = report["models"]["prod"]["cumulative"], report["models"]["baseline"]["cumulative"]
-        assert prod["auc"] > 0.6 and prod["auc"] > baseline["auc"] + 0.02, (prod, baseline)
+        assert prod["auc"] > baseline["auc"], (prod, baseline)
+        # The cumulative figure counts every request served before the first snapshots arrived, and how many
+        # those are depends on how fast the worker runs against the learner (on Kafka 2.5x faster than on
+        # noida): the recent window judges the model the loop trained, whatever the speeds.
+        prod_recent, baseline_recent = report["models"]["prod"]["recent"], report["models"]["baseline"]["recent"]
+        assert prod_recent["auc"] > 0.6 and prod_recent["auc"] > baseline_recent["auc"] + 0.02, (prod_recent,
+                                                                                                 baseline_recent)
         assert report["models"]["prod"]["recent"]["logloss"] < report["models"]["baseline"]["recent"]["logloss"]
         assert report["tripwire"]["alert"] is False, report["tripwire"]
         [comparison] = report["comparisons"]
