@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.kafka.admin import create_topics, partitions_of
 from streams.kafka.broker import DEFAULT_KIND, LocalBroker, free_port, local_broker
+from streams.replay import ReplayDriver
 from streams.settings import Settings, load_settings, to_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -235,13 +237,41 @@ def unique_examples(records: list[Record]) -> dict[tuple[str, str], Any]:
     return out
 
 
-def assert_examples_match_replay(live: dict[tuple[str, str], Any], replayed: dict[tuple[str, str], Any]) -> None:
-    """Live examples are the replay's: each one identical, and every request that closed live complete.
+def request_ids_of(events: Iterable[dict[str, Any]]) -> set[str]:
+    """The request ids of a stream of events."""
+    return {str(e["request_id"]) for e in events if e["type"] == "request"}
+
+
+def finished_replay(settings: Settings, events: Iterable[dict[str, Any]]) -> ReplayDriver:
+    """The replay driver after ``events`` and the end of input (every waiting request closed)."""
+    driver = ReplayDriver(settings)
+    driver.pipe_all(list(events))
+    driver.finish()
+    return driver
+
+
+def worker_counters(settings: Settings) -> dict[str, Any]:
+    """A worker's ``GET /counters/``, or ``{"unreachable": why}`` (for polling and failure messages)."""
+    try:
+        with urllib.request.urlopen(f"http://{settings.web_host}:{settings.web_port}/counters/", timeout=5) as r:
+            found: dict[str, Any] = orjson.loads(r.read())
+            return found
+    except OSError as exc:
+        return {"unreachable": str(exc)}
+
+
+def assert_examples_match_replay(live: dict[tuple[str, str], Any], replayed: dict[tuple[str, str], Any],
+                                 fields: tuple[str, ...] | None = None) -> None:
+    """Live examples are the replay's: each one identical (or equal in ``fields``: with a learner running, the
+    scores served differ by design), and every request that closed live complete.
 
     Live closes fewer requests: a partition's watermark trails the replay's, whose input ends closed.
     """
+    def view(example: Any) -> Any:
+        return example if fields is None or example is None else {k: example.get(k) for k in fields}
+
     assert live, "no examples came out"
-    different = [k for k in live if live[k] != replayed.get(k)]
+    different = [k for k in live if view(live[k]) != view(replayed.get(k))]
     assert not different, f"{len(different)} live examples differ from the replay, e.g. {different[:3]}"
     closed = {request_id for request_id, _ in live}
     incomplete = sorted({r for r, i in replayed if r in closed and (r, i) not in live})

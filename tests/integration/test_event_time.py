@@ -22,6 +22,7 @@ from tests.fixtures import (
     covers,
     events_payload,
     produce,
+    request_ids_of,
     unique_by_request,
     unique_examples,
 )
@@ -37,10 +38,6 @@ def _counters(settings: Settings) -> dict[str, int]:
     with urllib.request.urlopen(url, timeout=5) as response:
         counters: dict[str, int] = json.loads(response.read())
         return counters
-
-
-def _requests(events: list[dict[str, Any]]) -> set[str]:
-    return {str(e["request_id"]) for e in events if e["type"] == "request"}
 
 
 def _view(event_id: str, user_id: str, ts: float) -> dict[str, Any]:
@@ -74,9 +71,9 @@ async def test_bad_times_are_dead_lettered_live_and_the_rest_is_the_clean_replay
              planted["years-behind"], *clean[700:]]
     await produce(settings.bootstrap, settings.topic("events"), events_payload(dirty))
 
-    scores = await consume(settings.bootstrap, settings.topic("scores"), until=covers(_requests(clean)),
+    scores = await consume(settings.bootstrap, settings.topic("scores"), until=covers(request_ids_of(clean)),
                            timeout=90, worker=worker)
-    assert covers(_requests(clean))(scores), worker.log_tail()
+    assert covers(request_ids_of(clean))(scores), worker.log_tail()
     dead = await consume(settings.bootstrap, settings.topic("dead-letter"), expect=3, idle=2.0, timeout=30)
     by_event = {orjson.loads(d.json()["raw"])["event_id"]: d.json() for d in dead}
     assert sorted(by_event) == sorted(planted) and len(dead) == 3, [d.json() for d in dead]
@@ -88,7 +85,7 @@ async def test_bad_times_are_dead_lettered_live_and_the_rest_is_the_clean_replay
     assert [by_event[name]["offset"] for name in planted] == [300, 501, 702]
 
     # Everything else is exactly what the clean stream gives: vectors, and every example that closed live.
-    logs = await consume(settings.bootstrap, settings.topic("feature-log"), until=covers(_requests(clean)),
+    logs = await consume(settings.bootstrap, settings.topic("feature-log"), until=covers(request_ids_of(clean)),
                          timeout=30)
     replay = _replay(settings, clean)
     assert unique_by_request(logs) == {r["request_id"]: r for r in replay.read("feature-log")}
@@ -113,7 +110,7 @@ async def test_a_two_day_gap_live_is_accepted(
     events, _ = simulate(users=30, events=600, seed=22)
     gapped = [*events[:300], *({**e, "ts": e["ts"] + 2 * DAY} for e in events[300:])]
     await produce(settings.bootstrap, settings.topic("events"), events_payload(gapped))
-    logs = await consume(settings.bootstrap, settings.topic("feature-log"), until=covers(_requests(gapped)),
+    logs = await consume(settings.bootstrap, settings.topic("feature-log"), until=covers(request_ids_of(gapped)),
                          timeout=90, worker=worker)
     assert unique_by_request(logs) == {r["request_id"]: r for r in _replay(settings, gapped).read("feature-log")}
     assert await consume(settings.bootstrap, settings.topic("dead-letter"), idle=2.0, timeout=10) == []
@@ -132,9 +129,9 @@ async def test_events_held_by_a_jump_survive_a_sigkill(
     events, _ = simulate(users=20, events=400, seed=23)
     cut = next(i for i in range(200, 400) if events[i]["type"] == "request")  # the jump starts with a request
     before, jump = events[:cut], [{**e, "ts": e["ts"] + 2 * DAY} for e in events[cut:]]
-    jump_requests = _requests(jump[:2])
+    jump_requests = request_ids_of(jump[:2])
     await produce(settings.bootstrap, settings.topic("events"), events_payload([*before, *jump[:2]]))
-    await consume(settings.bootstrap, settings.topic("scores"), until=covers(_requests(before)), timeout=90,
+    await consume(settings.bootstrap, settings.topic("scores"), until=covers(request_ids_of(before)), timeout=90,
                   worker=worker)
     await asyncio.sleep(4.0)  # past faust's commit interval: the held events' offsets are committed
     counters = await asyncio.to_thread(_counters, settings)
@@ -143,7 +140,7 @@ async def test_events_held_by_a_jump_survive_a_sigkill(
 
     restarted = worker_factory(settings, name="restarted")
     await produce(settings.bootstrap, settings.topic("events"), events_payload(jump[2:]))
-    logs = await consume(settings.bootstrap, settings.topic("feature-log"), until=covers(_requests(events)),
+    logs = await consume(settings.bootstrap, settings.topic("feature-log"), until=covers(request_ids_of(events)),
                          timeout=90, worker=restarted)
     assert covers(jump_requests)(logs), restarted.log_tail()
     assert unique_by_request(logs) == {r["request_id"]: r for r in _replay(settings, before + jump)

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from streams.kafka.broker import free_port
-from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
 from streams.tools.simulate import simulate
 from tests.fixtures import (
@@ -30,10 +29,13 @@ from tests.fixtures import (
     covers,
     create_test_topics,
     events_payload,
+    finished_replay,
     make_settings,
     produce,
+    request_ids_of,
     unique_by_request,
     unique_examples,
+    worker_counters,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -44,23 +46,12 @@ TANSU_LIST_OFFSETS = (
 )
 
 
-def _requests(events: list[dict[str, Any]]) -> set[str]:
-    return {str(e["request_id"]) for e in events if e["type"] == "request"}
-
-
-def _replay(settings: Settings, events: list[dict[str, Any]]) -> ReplayDriver:
-    driver = ReplayDriver(settings)
-    driver.pipe_all(events)
-    driver.finish()
-    return driver
-
-
 def _expected_feature_log(settings: Settings, events: list[dict[str, Any]]) -> dict[str, Any]:
-    return {r["request_id"]: r for r in _replay(settings, events).read("feature-log")}
+    return {r["request_id"]: r for r in finished_replay(settings, events).read("feature-log")}
 
 
 async def _assert_examples_match_replay(settings: Settings, events: list[dict[str, Any]]) -> None:
-    replayed = {(e["request_id"], e["item_id"]): e for e in _replay(settings, events).read("examples")}
+    replayed = {(e["request_id"], e["item_id"]): e for e in finished_replay(settings, events).read("examples")}
     live = await consume(settings.bootstrap, settings.topic("examples"), expect=1, idle=3.0, timeout=30)
     assert_examples_match_replay(unique_examples(live), replayed)
 
@@ -82,31 +73,24 @@ async def test_sigkill_and_restart_keeps_state_and_scores_every_request(
 
     worker = WorkerProcess(settings, tmp_path / "worker-1.log")
     await produce(settings.bootstrap, settings.topic("events"), events_payload(first))
-    await consume(settings.bootstrap, scores_topic, until=covers(_requests(first)), timeout=90, worker=worker)
+    await consume(settings.bootstrap, scores_topic, until=covers(request_ids_of(first)), timeout=90, worker=worker)
     await produce(settings.bootstrap, settings.topic("events"), events_payload(second))
     await asyncio.sleep(0.3)  # let it get into the second half, then pull the plug
     worker.kill()
 
     restarted = WorkerProcess(settings, tmp_path / "worker-2.log")
     try:
-        scores = await consume(settings.bootstrap, scores_topic, until=covers(_requests(events)),
+        scores = await consume(settings.bootstrap, scores_topic, until=covers(request_ids_of(events)),
                                timeout=60, worker=restarted)
-        assert covers(_requests(events))(scores), (f"requests never scored after the restart: counters "
-                                                   f"{_counters(settings)}\n{restarted.log_tail()}")
+        assert covers(request_ids_of(events))(scores), (f"requests never scored after the restart: counters "
+                                                   f"{worker_counters(settings)}\n{restarted.log_tail()}")
         logs = await consume(settings.bootstrap, settings.topic("feature-log"),
-                             until=covers(_requests(events)), timeout=30)
+                             until=covers(request_ids_of(events)), timeout=30)
         assert unique_by_request(logs) == _expected_feature_log(settings, events)
         unique_by_request(scores)
         await _assert_examples_match_replay(settings, events)
     finally:
         restarted.stop()
-
-
-def _counters(settings: Settings) -> dict[str, int]:
-    url = f"http://{settings.web_host}:{settings.web_port}/counters/"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        counters: dict[str, int] = json.loads(response.read())
-        return counters
 
 
 def _user(settings: Settings, user_id: str) -> dict[str, Any]:
@@ -153,11 +137,12 @@ async def test_two_workers_hand_over_partitions_with_their_state(
     b: WorkerProcess | None = None
     try:
         await produce(base.bootstrap, events_topic, events_payload(parts[0]))
-        await consume(base.bootstrap, scores_topic, until=covers(_requests(parts[0])), timeout=90, worker=a)
+        await consume(base.bootstrap, scores_topic, until=covers(request_ids_of(parts[0])), timeout=90, worker=a)
 
         b = WorkerProcess(settings_b, tmp_path / "b.log")  # the group rebalances: b takes some partitions
         await produce(base.bootstrap, events_topic, events_payload(parts[1]))
-        await consume(base.bootstrap, scores_topic, until=covers(_requests(parts[0] + parts[1])), timeout=90, worker=b)
+        await consume(base.bootstrap, scores_topic, until=covers(request_ids_of(parts[0] + parts[1])), timeout=90,
+                      worker=b)
 
         # Either worker answers for any user: the one that does not own it forwards the request.
         for user_id in sorted({str(e["user_id"]) for e in parts[1]})[:6]:
@@ -166,12 +151,14 @@ async def test_two_workers_hand_over_partitions_with_their_state(
 
         assert a.stop() == 0, a.log_tail()  # b takes over every partition, with a's users' state
         await produce(base.bootstrap, events_topic, events_payload(parts[2]))
-        await consume(base.bootstrap, scores_topic, until=covers(_requests(events)), timeout=90, worker=b)
+        await consume(base.bootstrap, scores_topic, until=covers(request_ids_of(events)), timeout=90, worker=b)
 
-        logs = await consume(base.bootstrap, base.topic("feature-log"), until=covers(_requests(events)), timeout=30)
+        logs = await consume(base.bootstrap, base.topic("feature-log"), until=covers(request_ids_of(events)),
+                             timeout=30)
         assert unique_by_request(logs) == _expected_feature_log(base, events)
         await _assert_examples_match_replay(base, events)
-        assert (await asyncio.to_thread(_counters, settings_b))["requests_scored"] >= len(_requests(parts[2]))
+        scored = (await asyncio.to_thread(worker_counters, settings_b))["requests_scored"]
+        assert scored >= len(request_ids_of(parts[2]))
     finally:
         a.stop()
         if b is not None:

@@ -21,22 +21,25 @@ import pytest
 
 from streams.kafka.broker import free_port
 from streams.kafka.kafka_broker import CONSUMER_GROUPS, kafka_tool, missing_kafka
-from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
 from streams.tools.simulate import simulate
 from tests.fixtures import (
     BrokerUnderTest,
     WorkerProcess,
+    assert_examples_match_replay,
     consume,
     covers,
     create_test_topics,
     events_payload,
     external_bootstrap,
+    finished_replay,
     make_settings,
     produce,
+    request_ids_of,
     start_test_broker,
     unique_by_request,
     unique_examples,
+    worker_counters,
 )
 
 # The scenarios' own waits add up to more than the suite's 300 s default on a loaded 2-core machine.
@@ -55,17 +58,6 @@ FAUST_EARLY_BATCH = (
 )
 NOIDA_RESTART_LOSES_OUTPUTS = ("noida-db 0.2.3 loses records acknowledged just before a stop: after a broker "
                                "restart under load some requests' scores are missing")
-
-
-def _requests(events: Events) -> set[str]:
-    return {str(e["request_id"]) for e in events if e["type"] == "request"}
-
-
-def _replay(settings: Settings, events: Events) -> ReplayDriver:
-    driver = ReplayDriver(settings)
-    driver.pipe_all(events)
-    driver.finish()
-    return driver
 
 
 def _second(settings: Settings, name: str) -> Settings:
@@ -132,45 +124,26 @@ def assert_same_vectors(live: dict[str, Any], replayed: dict[str, Any]) -> None:
         raise AssertionError(f"{request_id} of {got['user_id']} (ts {got['ts']}): live != replay in {differing}")
 
 
-def assert_same_examples(live: dict[tuple[str, str], Any], replayed: dict[tuple[str, str], Any]) -> None:
-    """Each live example has the replay's logged vector and label (scores at serve differ, as above)."""
-    assert live, "no examples came out"
-    different = [k for k in live if k not in replayed or
-                 (live[k]["x"], live[k]["y"], live[k]["ts"]) != (replayed[k]["x"], replayed[k]["y"], replayed[k]["ts"])]
-    assert not different, f"{len(different)} live examples differ from the replay, e.g. {different[:3]}"
-    closed = {request_id for request_id, _ in live}
-    incomplete = sorted({r for r, i in replayed if r in closed and (r, i) not in live})
-    assert not incomplete, f"requests closed live without all their candidates: {incomplete[:5]}"
-
-
-def counters(settings: Settings) -> dict[str, Any]:
-    try:
-        with urllib.request.urlopen(f"http://{settings.web_host}:{settings.web_port}/counters/", timeout=5) as r:
-            found: dict[str, Any] = orjson.loads(r.read())
-            return found
-    except OSError as exc:
-        return {"unreachable": str(exc)}
-
-
 async def assert_outputs_are_the_replays(settings: Settings, events: Events, learner: WorkerProcess,
                                          *workers: WorkerProcess) -> None:
     """Every request scored, the feature log and the examples the replay's, each example learned once."""
-    requests = _requests(events)
+    requests = request_ids_of(events)
     scores = await consume(settings.bootstrap, settings.topic("scores"), until=covers(requests), timeout=120)
     missing = requests - {r.json()["request_id"] for r in scores}
     assert not missing, (f"{len(missing)} requests never scored, e.g. {sorted(missing)[:3]}; workers' counters: "
-                         + "; ".join(f"{counters(w.settings)}\n{w.log_tail(15)}" for w in workers if w.alive))
+                         + "; ".join(f"{worker_counters(w.settings)}\n{w.log_tail(15)}" for w in workers if w.alive))
     # A request redelivered after a crash is scored again, by whatever model the survivor serves by then: the
     # copies agree on everything but the scores and their model version (consumers keep the first, by key).
     unique_by_request(scores, fields=("request_id", "user_id", "ts", "arm", "model"))
     logs = await consume(settings.bootstrap, settings.topic("feature-log"), until=covers(requests), timeout=30)
-    replayed = _replay(settings, events)
+    replayed = finished_replay(settings, events)
     assert_same_vectors(unique_by_request(logs, fields=("request_id", *VECTOR_FIELDS)),
                         {r["request_id"]: r for r in replayed.read("feature-log")})
 
     live = unique_examples(await consume(settings.bootstrap, settings.topic("examples"), expect=1, idle=3.0,
                                          timeout=60))
-    assert_same_examples(live, {(e["request_id"], e["item_id"]): e for e in replayed.read("examples")})
+    assert_examples_match_replay(live, {(e["request_id"], e["item_id"]): e for e in replayed.read("examples")},
+                                 fields=("request_id", "item_id", "user_id", "ts", "x", "y"))
     deadline = time.monotonic() + 60
     learned = -1
     while time.monotonic() < deadline:
@@ -197,9 +170,9 @@ async def test_two_workers_started_together_share_a_prefilled_topic(
 
     learner = worker_factory(settings, "learner", command="learner")
     a, b = worker_factory(_second(settings, "a"), "a"), worker_factory(_second(settings, "b"), "b")
-    scores = await consume(settings.bootstrap, settings.topic("scores"), until=covers(_requests(events)),
+    scores = await consume(settings.bootstrap, settings.topic("scores"), until=covers(request_ids_of(events)),
                            timeout=120, worker=a)
-    assert covers(_requests(events))(scores), f"not every request was scored:\n{b.log_tail()}"
+    assert covers(request_ids_of(events))(scores), f"not every request was scored:\n{b.log_tail()}"
     owned = wait_for_assignment(settings, shared_by_two(4))
     assert shared_by_two(4)(owned), f"the two workers do not share the 4 partitions: {owned}"
     await assert_outputs_are_the_replays(settings, events, learner, a, b)
@@ -220,15 +193,16 @@ async def test_sigkill_of_one_of_two_workers_under_load_loses_nothing(
     a, b = worker_factory(_second(settings, "a"), "a"), worker_factory(_second(settings, "b"), "b")
 
     await produce(settings.bootstrap, settings.topic("events"), events_payload(first))
-    await consume(settings.bootstrap, settings.topic("scores"), until=covers(_requests(first)), timeout=120, worker=a)
+    await consume(settings.bootstrap, settings.topic("scores"), until=covers(request_ids_of(first)), timeout=120,
+                  worker=a)
     assert shared_by_two(4)(wait_for_assignment(settings, shared_by_two(4))), "the workers never shared the topic"
 
-    before = counters(b.settings).get("events_in", 0)
+    before = worker_counters(b.settings).get("events_in", 0)
     feeding = asyncio.create_task(produce(settings.bootstrap, settings.topic("events"), events_payload(rest)))
     deadline = time.monotonic() + 60
-    while counters(b.settings).get("events_in", 0) <= before and time.monotonic() < deadline:
+    while worker_counters(b.settings).get("events_in", 0) <= before and time.monotonic() < deadline:
         await asyncio.sleep(0.05)  # kill it in the middle of the stream, once it works on the second part
-    assert counters(b.settings).get("events_in", 0) > before, "the worker to kill never took any of the load"
+    assert worker_counters(b.settings).get("events_in", 0) > before, "the worker to kill never took any of the load"
     b.kill()
     await feeding
     owned = wait_for_assignment(settings, lambda owned: owned == [set(range(4))], timeout=60)
@@ -264,7 +238,7 @@ async def test_workers_and_learner_resume_after_a_broker_restart_under_load(
     worker = worker_factory(settings, "worker")
 
     await produce(settings.bootstrap, settings.topic("events"), events_payload(parts[0]))
-    await consume(settings.bootstrap, settings.topic("scores"), until=covers(_requests(parts[0])), timeout=120,
+    await consume(settings.bootstrap, settings.topic("scores"), until=covers(request_ids_of(parts[0])), timeout=120,
                   worker=worker)
     await produce(settings.bootstrap, settings.topic("events"), events_payload(parts[1]))
     await asyncio.to_thread(own_broker.local.stop)  # while the worker is still busy with the second part
