@@ -27,6 +27,9 @@ from tests.fixtures import WorkerProcess, consume, events_payload, produce
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 STREAM, TRUTH = simulate(users=300, events=10000, seed=7)
+WARM_UP = 6000
+"""Events of the warm-up: a replay of them closes 6,470 examples; live, each partition's clock trails a little."""
+WARM_UP_EXAMPLES = 4000
 
 
 def _report(settings: Settings) -> dict[str, Any] | None:
@@ -56,10 +59,37 @@ def _settled_report(
     raise AssertionError(f"the learner learned {last} examples, expected {at_least}:\n{learner.log_tail()}")
 
 
+def _worker_serves(settings: Settings, worker: WorkerProcess, versions: dict[str, int],
+                   timeout: float = 60.0) -> None:
+    """Wait until the worker has swapped to the snapshot ``versions`` the learner published."""
+    url = f"http://{settings.web_host}:{settings.web_port}/dashboard/data.json"
+    deadline, serving = time.monotonic() + timeout, {}
+    while time.monotonic() < deadline:
+        assert worker.alive, worker.log_tail()
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                serving = json.loads(response.read())["models"]
+        except OSError:
+            pass
+        if all(serving.get(name, 0) >= version for name, version in versions.items()):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the worker serves {serving}, the learner published {versions}:\n{worker.log_tail()}")
+
+
 async def _run(settings: Settings, tmp_path: Path) -> tuple[dict[str, Any], WorkerProcess]:
+    """Warm the loop up on the first part of the stream, then judge it on the rest.
+
+    The recent windows must hold scores of a trained model: in one go, how many requests the worker serves
+    before the first snapshots arrive depends on how fast it runs against the learner, and a per-arm window
+    (half the traffic, so twice the time span) then reaches back into the untrained start.
+    """
     worker = WorkerProcess(settings, tmp_path / "worker.log")
     learner = WorkerProcess(settings, tmp_path / "learner.log", command="learner")
-    await produce(settings.bootstrap, settings.topic("events"), events_payload(STREAM))
+    await produce(settings.bootstrap, settings.topic("events"), events_payload(STREAM[:WARM_UP]))
+    warm = await asyncio.to_thread(_settled_report, settings, learner, WARM_UP_EXAMPLES)
+    await asyncio.to_thread(_worker_serves, settings, worker, warm["snapshots"])
+    await produce(settings.bootstrap, settings.topic("events"), events_payload(STREAM[WARM_UP:]))
     report = await asyncio.to_thread(_settled_report, settings, learner, 10000)
     assert learner.stop() == 0, learner.log_tail()
     return report, worker
@@ -113,7 +143,8 @@ async def test_a_b_with_a_broken_model_on_arm_b_trips_the_wire_and_the_compariso
     settings = loop_settings(arms="A:prod:0.5,B:inverted:0.5", models="prod,baseline,inverted")
     report, worker = await _run(settings, tmp_path)
     worker.stop()
-    assert report["tripwire"]["alert"] is True
-    assert report["tripwire"]["arms"]["B"]["alert"] is True and report["tripwire"]["arms"]["A"]["alert"] is False
+    tripwire = report["tripwire"]
+    assert tripwire["alert"] is True, tripwire
+    assert tripwire["arms"]["B"]["alert"] is True and tripwire["arms"]["A"]["alert"] is False, json.dumps(tripwire)
     [comparison] = report["comparisons"]
     assert comparison["significant"] is True and comparison["logloss"]["low"] > 0.5
