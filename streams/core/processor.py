@@ -174,6 +174,11 @@ class Processor:
         clock = self.clocks.get(partition)
         return None if clock is None else clock.encode()
 
+    def next_offset(self, partition: int) -> int | None:
+        """The offset the partition's next record should have: after the last one decided (None before any)."""
+        clock = self.clocks.get(partition)
+        return None if clock is None or clock.position is None else clock.position + 1
+
     def restore_clock(self, partition: int, blob: bytes | None) -> None:
         """Take back a partition's clock from :meth:`clock_record`'s bytes (after a restart or a rebalance)."""
         self.clocks[partition] = PartitionClock.decode(self.clock_rule, blob)

@@ -79,6 +79,7 @@ def create_app(settings: Settings, processor: Processor | None = None) -> Stream
         for tp in revoked:
             if tp.topic == settings.topic("events"):
                 stream_app.indexed_partitions.discard(tp.partition)
+                stream_app.first_offsets.pop(tp.partition, None)
                 stream_app.telemetry.lag.pop(tp.partition, None)
                 processor.forget_partition(tp.partition)
 

@@ -23,9 +23,11 @@ from faust.types import TP, EventT
 from features.state import decode_state
 from streams.core.deadletter import Source
 from streams.core.expiry import expired_users
+from streams.core.gaps import skipped_offsets
 from streams.core.labels import PENDING
 from streams.core.processor import StateCache
 from streams.core.records import SCORES
+from streams.kafka.fetch import read_range
 from streams.worker import _faust
 from streams.worker.changelog import stage_writes
 from streams.worker.context import StreamApp
@@ -70,19 +72,24 @@ async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
     by_partition = sorted(events, key=lambda e: e.message.partition)  # stable: keeps offset order
     for partition, group_iter in groupby(by_partition, key=lambda e: e.message.partition):
         group = list(group_iter)
-        with partition_context(group[-1]):
-            if partition not in sa.indexed_partitions:
+        if partition not in sa.indexed_partitions:
+            with partition_context(group[-1]):
                 index_pending_requests(sa, partition)
+            if sa.processor.next_offset(partition) is None:
+                await _expect_earliest(sa, group[0].message.topic, partition)
+        with partition_context(group[-1]):
             states = StateCache(sa.user_state.get, sa.pending.get)
             for event in group:
                 message = event.message
-                source = Source(message.topic, message.partition, message.offset, message.key or b"",
-                                broker_time(message))
-                for out in sa.processor.process_one(message.value or b"", source, states):
-                    deliveries.append(await send(out.topic, out.key, out.value))
-                    telemetry.observe_output(out.topic, out.key, out.value)
-                    if out.topic == SCORES:
-                        scored_at.append(message.timestamp)
+                records = await _skipped_records(sa, message)  # usually none: see streams/core/gaps.py
+                records.append((message.value or b"", Source(message.topic, message.partition, message.offset,
+                                                             message.key or b"", broker_time(message))))
+                for raw, source in records:
+                    for out in sa.processor.process_one(raw, source, states):
+                        deliveries.append(await send(out.topic, out.key, out.value))
+                        telemetry.observe_output(out.topic, out.key, out.value)
+                        if out.topic == SCORES and source.timestamp is not None:
+                            scored_at.append(source.timestamp)
         writes.append((group[-1], states))
     with telemetry.timings.stage("deliver"):
         await asyncio.gather(*deliveries)
@@ -134,6 +141,46 @@ async def _save_clocks(sa: StreamApp, partition_events: list[EventT]) -> None:
                 staged.append(await stage_writes(sa.app, sa.pending, partition, [(clock_key(partition), record)]))
     for writes_of_partition in staged:
         await writes_of_partition.confirm()
+
+
+async def _expect_earliest(sa: StreamApp, topic: str, partition: int) -> None:
+    """A partition without a saved clock was never processed: its first record must be its earliest offset."""
+    tp = TP(topic, partition)
+    try:
+        earliest = (await sa.app.consumer.earliest_offsets(tp)).get(tp)
+    except Exception:  # no figure: the first record is not checked, the ones after it are
+        log.warning("partition %s: its earliest offset could not be read; its first record is not checked",
+                    partition, exc_info=True)
+        return
+    if earliest is not None:
+        sa.first_offsets[partition] = earliest
+
+
+async def _skipped_records(sa: StreamApp, message: Any) -> list[tuple[bytes, Source]]:
+    """The records the consumer skipped before ``message``, read again (``streams/core/gaps.py``).
+
+    Raises when they cannot be read: the worker stops rather than go on without them, and its restart (or the
+    worker that takes the partition) finds the same gap and reads them.
+    """
+    partition = message.partition
+    expected = sa.processor.next_offset(partition)
+    if expected is None:
+        expected = sa.first_offsets.pop(partition, None)
+    skipped = skipped_offsets(expected, message.offset)
+    if not skipped:
+        return []
+    log.warning("partition %s: offsets %s to %s never came from the consumer; reading them again", partition,
+                skipped.start, skipped.stop - 1)
+    counters = sa.processor.counters
+    counters.inc("offset_gaps_filled")
+    found = await read_range(sa.settings.bootstrap, message.topic, partition, skipped.start, skipped.stop)
+    counters.inc("events_refetched", len(found))
+    if len(found) < len(skipped):
+        log.warning("partition %s: %s of offsets %s to %s are not in the topic (retention or transaction markers)",
+                    partition, len(skipped) - len(found), skipped.start, skipped.stop - 1)
+        counters.inc("offsets_missing", len(skipped) - len(found))
+    return [(r.value or b"", Source(r.topic, r.partition, r.offset, r.key or b"",
+                                    r.timestamp / 1000 if r.timestamp > 0 else None)) for r in found]
 
 
 def _record_lag(sa: StreamApp, last: EventT) -> None:

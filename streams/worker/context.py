@@ -35,3 +35,6 @@ class StreamApp:
     """The learner's reports, followed from the ``metrics`` topic."""
     indexed_partitions: set[int] = field(default_factory=set)
     """Partitions whose waiting requests are in the processor's deadline index."""
+    first_offsets: dict[int, int] = field(default_factory=dict)
+    """For a partition without a saved clock, the offset its first record must have (its earliest): a first
+    record after it means the consumer skipped some (``streams/core/gaps.py``)."""

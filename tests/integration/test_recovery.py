@@ -163,3 +163,73 @@ async def test_two_workers_hand_over_partitions_with_their_state(
         a.stop()
         if b is not None:
             b.stop()
+
+
+async def _commit_offset(settings: Settings, partition: int, offset: int) -> None:
+    """Move the worker group's committed offset of an events partition, as a consumer that skipped records would."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.structs import OffsetAndMetadata
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=settings.app_id,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(settings.topic("events"), partition)
+        consumer.assign([tp])
+        await consumer.commit({tp: OffsetAndMetadata(offset, "")})
+    finally:
+        await consumer.stop()
+
+
+async def test_a_worker_fetches_again_the_records_its_consumer_skipped(
+    settings_factory: Callable[..., Settings], worker_factory: Callable[..., WorkerProcess]
+) -> None:
+    # faust can skip the records of a fetch a rebalance abandoned (streams/core/gaps.py); here the group's
+    # committed offset is moved past records no worker processed, which puts the consumer in the same place.
+    events, _ = simulate(users=30, events=900, seed=12)
+    first, second = events[:400], events[400:]
+    settings = settings_factory(partitions=1, batch_size=50)
+    worker = worker_factory(settings, "before")
+    await produce(settings.bootstrap, settings.topic("events"), events_payload(first))
+    await consume(settings.bootstrap, settings.topic("scores"), until=covers(request_ids_of(first)), timeout=90,
+                  worker=worker)
+    assert worker.stop() == 0, worker.log_tail()
+
+    await produce(settings.bootstrap, settings.topic("events"), events_payload(second))
+    skipped = second[:200]
+    assert request_ids_of(skipped), "the skipped records must hold requests for the test to mean anything"
+    await _commit_offset(settings, 0, len(first) + len(skipped))
+
+    restarted = worker_factory(settings, "after")
+    scores = await consume(settings.bootstrap, settings.topic("scores"), until=covers(request_ids_of(events)),
+                           timeout=90, worker=restarted)
+    missing = request_ids_of(events) - {r.json()["request_id"] for r in scores}
+    assert not missing, f"{len(missing)} requests never scored: {worker_counters(settings)}\n{restarted.log_tail()}"
+    counters = worker_counters(settings)
+    assert counters.get("offset_gaps_filled") == 1 and counters.get("events_refetched") == len(skipped), counters
+    assert not counters.get("offsets_missing"), counters
+    logs = await consume(settings.bootstrap, settings.topic("feature-log"), until=covers(request_ids_of(events)),
+                         timeout=30)
+    assert unique_by_request(logs) == _expected_feature_log(settings, events)
+    await _assert_examples_match_replay(settings, events)
+
+
+async def test_a_partition_no_worker_has_processed_starts_at_its_earliest_record(
+    settings_factory: Callable[..., Settings], worker_factory: Callable[..., WorkerProcess]
+) -> None:
+    # No saved clock: the partition's first record must be its earliest, whatever offset the group committed.
+    events, _ = simulate(users=20, events=300, seed=13)
+    settings = settings_factory(partitions=1, batch_size=50)
+    await produce(settings.bootstrap, settings.topic("events"), events_payload(events))
+    await _commit_offset(settings, 0, 120)
+    assert request_ids_of(events[:120]), "the skipped records must hold requests for the test to mean anything"
+
+    worker = worker_factory(settings)
+    scores = await consume(settings.bootstrap, settings.topic("scores"), until=covers(request_ids_of(events)),
+                           timeout=90, worker=worker)
+    missing = request_ids_of(events) - {r.json()["request_id"] for r in scores}
+    assert not missing, f"{len(missing)} requests never scored: {worker_counters(settings)}\n{worker.log_tail()}"
+    assert worker_counters(settings).get("events_refetched") == 120
+    logs = await consume(settings.bootstrap, settings.topic("feature-log"), until=covers(request_ids_of(events)),
+                         timeout=30)
+    assert unique_by_request(logs) == _expected_feature_log(settings, events)

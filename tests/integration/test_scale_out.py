@@ -50,12 +50,6 @@ Events = list[dict[str, Any]]
 # Known defects of the stand-in brokers (``shared/broker.md``), strict xfails on those kinds.
 NOIDA_NO_EVICTION = ("noida-db 0.2.3 never evicts a SIGKILLed group member: the dead worker keeps its partitions "
                      "and the survivor never gets them")
-FAUST_EARLY_BATCH = (
-    "known, intermittent (1 run in ~12 on Kafka): after the rebalance that evicts the killed worker, the survivor "
-    "took a batch of a newly assigned partition before faust's recovery of it had ended (its 'requests waiting' "
-    "line came before 'Worker ready'), with that partition's stale local state and event clock; a few requests "
-    "were then never scored. Not pinned down; see docs/kafka.md"
-)
 NOIDA_RESTART_LOSES_OUTPUTS = ("noida-db 0.2.3 loses records acknowledged just before a stop: after a broker "
                                "restart under load some requests' scores are missing")
 
@@ -184,8 +178,6 @@ async def test_sigkill_of_one_of_two_workers_under_load_loses_nothing(
 ) -> None:
     if broker.kind == "noida":
         request.applymarker(pytest.mark.xfail(strict=True, reason=NOIDA_NO_EVICTION))
-    else:  # not strict: it passes most runs, and a pass must not fail the suite; the failure is reported (-ra)
-        request.applymarker(pytest.mark.xfail(strict=False, reason=FAUST_EARLY_BATCH))
     events, _ = simulate(users=60, events=3000, seed=22)
     first, rest = events[:1000], events[1000:]
     settings = settings_factory(partitions=4, batch_size=50, learner_web_port=free_port())

@@ -406,3 +406,21 @@ def test_replay_states_are_the_encoded_states(stream: list[dict[str, Any]]) -> N
     for blob in driver.states.values():
         assert encode_state(orjson.loads(blob)) == blob
     assert driver.position == 50
+
+
+def test_next_offset_follows_the_records_decided_and_survives_a_restore(stream: list[dict[str, Any]]) -> None:
+    """The offset the worker checks each record against (streams/core/gaps.py): after the last one decided,
+    including a record dead-lettered undecoded, and the same after the clock is saved and taken back."""
+    p = Processor.default(SETTINGS)
+    states = StateCache({}.get, {}.get)
+    assert p.next_offset(3) is None
+    for offset in range(5):
+        p.process_one(orjson.dumps(stream[offset]), Source("events", 3, 10 + offset), states)
+    p.process_one(b"not json", Source("events", 3, 15), states)
+    assert p.next_offset(3) == 16
+    record = p.clock_record(3)
+    restarted = Processor.default(SETTINGS)
+    restarted.restore_clock(3, record)
+    assert restarted.next_offset(3) == 16
+    restarted.restore_clock(4, None)
+    assert restarted.next_offset(4) is None

@@ -1,0 +1,46 @@
+"""Read a range of offsets of one partition again, outside the worker's group consumer.
+
+The worker uses it to fill a gap its own consumer left (``streams/core/gaps.py``). Its own consumer cannot
+do it: seeking faust's consumer back is undone by faust itself while records after the gap are still on their
+way (it drops any record older than the newest it delivered; tried, and the gap's records never came). So a
+short-lived consumer without a group reads the range, and the worker processes it in order before the record
+that revealed the gap.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from streams.kafka.admin import partitions_of
+
+__all__ = ["read_range"]
+
+
+async def read_range(bootstrap: str, topic: str, partition: int, start: int, end: int,
+                     timeout: float = 30.0) -> list[ConsumerRecord[Any, Any]]:
+    """The records of ``topic``/``partition`` with ``start <= offset < end``, in offset order.
+
+    Offsets the partition no longer holds (deleted by retention, or used by transaction markers) are simply
+    absent. Raises ``TimeoutError`` if the range could not be read within ``timeout`` seconds.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        await partitions_of(consumer, topic)  # Kafka 4 tells a consumer that only assigns about no topic
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        records: list[ConsumerRecord[Any, Any]] = []
+        deadline = time.monotonic() + timeout
+        while await consumer.position(tp) < end:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading offsets {start} to {end - 1} of {topic}/{partition} took over {timeout} s")
+            fetched = await consumer.getmany(tp, timeout_ms=500)
+            records += [r for r in fetched.get(tp, []) if start <= r.offset < end]
+        return records
+    finally:
+        await consumer.stop()
