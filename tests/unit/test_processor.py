@@ -412,7 +412,8 @@ def test_next_offset_follows_the_records_decided_and_survives_a_restore(stream: 
     """The offset the worker checks each record against (streams/core/gaps.py): after the last one decided,
     including a record dead-lettered undecoded, and the same after the clock is saved and taken back."""
     p = Processor.default(SETTINGS)
-    states = StateCache({}.get, {}.get)
+    nothing: dict[str, bytes] = {}
+    states = StateCache(nothing.get, nothing.get)
     assert p.next_offset(3) is None
     for offset in range(5):
         p.process_one(orjson.dumps(stream[offset]), Source("events", 3, 10 + offset), states)
