@@ -1,6 +1,6 @@
 """``python -m bench [--quick] [--only SECTION ...]``: run the benchmark, print the table, write the results.
 
-Sections: replay, live, scaling, latency, state (in that order). Everything it starts (one local broker: Apache
+Sections: replay, learner, live, scaling, latency, state (in that order). Everything it starts (one local broker: Apache
 Kafka unless ``--broker`` names another kind; workers, baselines) is stopped at the end, also on failure or
 Ctrl-C, and its temporary directory removed.
 A section that fails is recorded as such and the others still run; the exit status is then 1.
@@ -21,14 +21,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench import latency, live, replay, scaling, state
+from bench import latency, learner, live, replay, scaling, state
 from bench.context import Context
 from bench.plan import FULL, QUICK, Plan
 from bench.report import environment, render_table
 from streams.kafka.broker import KINDS
 from tests.fixtures import broker_kind_under_test, start_test_broker
 
-SECTIONS = ("replay", "live", "scaling", "latency", "state")
+SECTIONS = ("replay", "learner", "live", "scaling", "latency", "state")
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -37,6 +37,7 @@ async def run_sections(ctx: Context, only: tuple[str, ...], results: dict[str, A
     latency_samples: dict[str, Any] = {}
     runners: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
         "replay": lambda: asyncio.to_thread(replay.run, ctx.plan),
+        "learner": lambda: asyncio.to_thread(learner.run, ctx.plan),
         "live": lambda: live.run(ctx, prefilled),
         "scaling": lambda: scaling.run(ctx, prefilled),
         "latency": lambda: latency.run(ctx, latency_samples),

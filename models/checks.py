@@ -8,7 +8,9 @@ model declared there brings its contract tests with it:
 - :func:`check_probabilities`: every score is a probability in [0, 1], untrained, while learning and on odd
   vectors (empty, huge, negative values), as the log loss and the calibration need;
 - :func:`check_deterministic_learning`: two models learning the same examples give the same scores, bit for
-  bit (what makes a replay reproduce its outputs).
+  bit (what makes a replay reproduce its outputs);
+- :func:`check_sample_weight`: the model learns with a sample weight ``w`` (the learner's negative subsampling
+  weights the negatives it keeps), a weight of 1 exactly as without one.
 
 The examples are realistic: the default feature set's vectors for a synthetic stream (``features/checks.py``).
 
@@ -33,8 +35,8 @@ from models.registry import build
 from models.snapshots import dump_snapshot, load_snapshot
 from streams.events import Request, decode_event
 
-__all__ = ["CHECKS", "check_deterministic_learning", "check_probabilities", "check_snapshot_round_trip",
-           "examples"]
+__all__ = ["CHECKS", "check_deterministic_learning", "check_probabilities", "check_sample_weight",
+           "check_snapshot_round_trip", "examples"]
 
 _KEY = b"contract-check-key"
 _ODD_VECTORS: tuple[Vector, ...] = (
@@ -106,5 +108,23 @@ def check_deterministic_learning(name: str) -> None:
     assert [_p(a, x) for x in probes] == [_p(b, x) for x in probes], f"{name}: learning is not deterministic"
 
 
+def check_sample_weight(name: str) -> None:
+    """``learn_one(x, y, w=1.0)`` learns exactly as ``learn_one(x, y)``; other weights give probabilities."""
+    data = examples()
+    # Any: River's abstract learn_one has no weight parameter, every registry model's has.
+    plain: Any = build(name)
+    weighted: Any = build(name)
+    doubled: Any = build(name)
+    for x, y in data:
+        plain.learn_one(dict(x), y)
+        weighted.learn_one(dict(x), y, w=1.0)
+        doubled.learn_one(dict(x), y, w=0.5 if y else 2.0)
+    probes = [x for x, _ in data[:100]] + list(_ODD_VECTORS)
+    assert [_p(weighted, x) for x in probes] == [_p(plain, x) for x in probes], f"{name}: w=1 learns differently"
+    for x in probes:
+        p = _p(doubled, x)
+        assert math.isfinite(p) and 0.0 <= p <= 1.0, f"{name}: score {p!r} after weighted learning, for {x}"
+
+
 CHECKS: tuple[Callable[[str], None], ...] = (check_snapshot_round_trip, check_probabilities,
-                                             check_deterministic_learning)
+                                             check_deterministic_learning, check_sample_weight)

@@ -59,6 +59,7 @@ from typing import Any
 
 import orjson
 
+from models.arms import unit_hash
 from models.experiment import experiment_from_settings, model_names
 from models.metrics import ALL_ARMS, MetricsBook, ProgressiveMetrics, logloss
 from models.registry import build
@@ -76,6 +77,7 @@ PROD, BASELINE = "prod", "baseline"
 """The two models the tripwire compares."""
 
 _CHECKPOINT_FORMAT = 1
+_NEGATIVE_SAMPLING_SALT = "negative-sampling"
 
 
 class BadExample(ValueError):
@@ -232,6 +234,7 @@ class Learner:
         tripwire: Tripwire,
         max_seen: int = 1_000_000,
         snapshot_seconds: float | None = None,
+        negative_rate: float = 1.0,
     ) -> None:
         names = list(names)
         if not names or len(set(names)) != len(names) or CHECKPOINT in names:
@@ -244,7 +247,11 @@ class Learner:
             raise ValueError(f"snapshot_seconds must be a finite number > 0 or None, got {snapshot_seconds!r}")
         if not isinstance(key, bytes | bytearray) or not key:
             raise ValueError("the snapshot key must be non-empty bytes")
+        if not (0.0 < negative_rate <= 1.0):
+            raise ValueError(f"negative_rate must be in (0, 1], got {negative_rate!r}")
         self.names = names
+        self.negative_rate = negative_rate
+        """Share of negative examples the models learn from, each weighted 1/rate (``negative_sample_rate``)."""
         self.snapshot_every = snapshot_every
         self.snapshot_seconds = snapshot_seconds
         self.key = bytes(key)
@@ -263,6 +270,8 @@ class Learner:
         """Redelivered examples skipped."""
         self.rejected = 0
         """Records refused as malformed (see :meth:`reject_one`)."""
+        self.negatives_skipped = 0
+        """Negative examples counted in the metrics but not learned from (negative subsampling)."""
         self.offset: int | None = None
         """The last consumed offset of the ``examples`` topic (learned, skipped or rejected)."""
         self.pending = 0
@@ -292,12 +301,31 @@ class Learner:
         for name, p in ex.scores.items():
             self.book.update_one(ex.key, name, ex.arm, ex.y, p)
         self.arms.setdefault(ex.arm, ArmSample()).update_one(ex.y, logloss(ex.y, ex.served_score), ex.unit)
-        for model in self.models.values():
-            model.learn_one(ex.x, ex.y)
+        weight = self._weight(ex)
+        if weight is None:
+            self.negatives_skipped += 1
+        elif weight == 1.0:
+            for model in self.models.values():
+                model.learn_one(ex.x, ex.y)
+        else:
+            for model in self.models.values():
+                # River's abstract learn_one has no weight; every registry model takes one (models/checks.py).
+                model.learn_one(ex.x, ex.y, w=weight)  # type: ignore[call-arg]
         self._remember(ex.key)
         self.examples += 1
         self.pending += 1
         return True
+
+    def _weight(self, ex: _Example) -> float | None:
+        """The weight the models learn ``ex`` with, or None to skip it: negatives are kept at ``negative_rate``
+        with weight 1/rate, so the expected gradient is that of all of them (McMahan et al. 2013, "Ad click
+        prediction: a view from the trenches", section 6). Which ones is a hash of the example's key, so a
+        replay, a redelivery and a restarted learner keep the same ones."""
+        if ex.y or self.negative_rate >= 1.0:
+            return 1.0
+        if unit_hash(_NEGATIVE_SAMPLING_SALT, f"{ex.key[0]}\x00{ex.key[1]}") >= self.negative_rate:
+            return None
+        return 1.0 / self.negative_rate
 
     def reject_one(self, offset: int | None = None) -> None:
         """Step over a record that could not be learned (not JSON, or a :class:`BadExample`): count it."""
@@ -359,11 +387,12 @@ class Learner:
             "versions": self.versions,
             "book": self.book,
             "arms": self.arms,
-            "counts": {"examples": self.examples, "duplicates": self.duplicates, "rejected": self.rejected},
+            "counts": {"examples": self.examples, "duplicates": self.duplicates, "rejected": self.rejected,
+                       "negatives_skipped": self.negatives_skipped},
             "offset": self.offset,
             "pending": self.pending,
             "config": {"snapshot_every": self.snapshot_every, "snapshot_seconds": self.snapshot_seconds,
-                       "tripwire": self.tripwire, "max_seen": self.max_seen},
+                       "tripwire": self.tripwire, "max_seen": self.max_seen, "negative_rate": self.negative_rate},
         }
         data, strings = _canonical_dumps(state)
         # The remembered keys are most of the bytes (~28 bytes a key): JSON, compressed about 6 times.
@@ -383,6 +412,7 @@ class Learner:
         snapshot_seconds: float | None = None,
         tripwire: Tripwire | None = None,
         max_seen: int | None = None,
+        negative_rate: float | None = None,
     ) -> Learner:
         """The learner a checkpoint was taken from, ready to continue with the next offset.
 
@@ -407,6 +437,7 @@ class Learner:
             tripwire=config["tripwire"] if tripwire is None else tripwire,
             max_seen=config["max_seen"] if max_seen is None else max_seen,
             snapshot_seconds=config["snapshot_seconds"] if snapshot_seconds is None else snapshot_seconds,
+            negative_rate=config.get("negative_rate", 1.0) if negative_rate is None else negative_rate,
         )
         for name in learner.names:
             if name in state["models"]:
@@ -418,6 +449,7 @@ class Learner:
         learner.examples = state["counts"]["examples"]
         learner.duplicates = state["counts"]["duplicates"]
         learner.rejected = state["counts"]["rejected"]
+        learner.negatives_skipped = state["counts"].get("negatives_skipped", 0)
         learner.offset = state["offset"]
         learner.pending = state["pending"]
         for request_id, item_id in orjson.loads(zlib.decompress(checkpoint["seen"])):
@@ -470,6 +502,7 @@ class Learner:
             "comparisons": comparisons,
             "examples": self.examples,
             "duplicates": self.duplicates,
+            "negatives_skipped": self.negatives_skipped,
             "rejected": self.rejected,
             "offset": self.offset,
             "snapshots": dict(self.versions),
@@ -514,7 +547,7 @@ def learner_from_settings(settings: Settings) -> Learner:
     learner = Learner(model_names(settings), snapshot_every=settings.snapshot_every,
                       key=settings.snapshot_key.encode(), metrics_window=settings.metrics_window,
                       tripwire=tripwire_from_settings(settings), snapshot_seconds=settings.snapshot_seconds,
-                      max_seen=settings.learner_max_seen)
+                      max_seen=settings.learner_max_seen, negative_rate=settings.negative_sample_rate)
     learner.arm_models = arm_models(settings)
     return learner
 

@@ -107,6 +107,10 @@ class Settings:
     learner_max_seen: int = 100_000
     """Example keys the learner remembers to skip redeliveries; a redelivery follows its original within a
     worker's commit interval, so this only needs to cover that (the checkpoint grows ~25 bytes per key)."""
+    negative_sample_rate: float = 1.0
+    """Share of negative examples the learner learns from, each weighted 1/rate (McMahan et al. 2013), so its
+    cost follows the positives; which ones is a hash of the example's key. 1 learns from all. The progressive
+    metrics count every example either way."""
     learner_web_port: int = 6067
     """Port of the learner's HTTP views (/metrics, /metrics.json), on web_host."""
     model_seed: int = 42
@@ -290,6 +294,9 @@ MAX_CLOCK_CONFIRMATIONS = 100
 
 
 def _validate(settings: Settings) -> None:
+    if not (0.0 < settings.negative_sample_rate <= 1.0):
+        raise SettingsError(f"{_env_name('negative_sample_rate')}={settings.negative_sample_rate} is not valid: "
+                            "expected a share in (0, 1]")
     if settings.label not in LABEL_EVENTS:
         expected = " or ".join(LABEL_EVENTS)
         raise SettingsError(f"{_env_name('label')}={settings.label!r} is not valid: expected {expected}")

@@ -129,6 +129,7 @@ def restore_learner(settings: Settings, checkpoints: list[bytes]) -> Learner:
         snapshot_every=settings.snapshot_every,
         snapshot_seconds=settings.snapshot_seconds,
         tripwire=tripwire_from_settings(settings),
+        negative_rate=settings.negative_sample_rate,
     )
     for blob in reversed(checkpoints):
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import pickle
 import random
+from collections.abc import Hashable
 from typing import Any
 
 import orjson
@@ -277,3 +278,45 @@ def test_a_b_experiment_flags_the_broken_arm() -> None:
     assert report["experiment"]["B"]["logloss"] > 1.5
     # The label rate depends on the users only, not on the served model.
     assert comparison["label_rate"]["low"] < 0.0 < comparison["label_rate"]["high"]
+
+
+def test_negative_subsampling_learns_every_positive_and_a_hashed_share_of_negatives_weighted_up() -> None:
+    data = stream(2000)
+    full = make()
+    sampled = Learner(["prod", "baseline"], snapshot_every=1000, key=KEY, metrics_window=100,
+                      tripwire=Tripwire(min_count=1), negative_rate=0.25)
+    for e in data:
+        full.learn_one(e)
+        sampled.learn_one(e)
+    negatives = sum(1 for e in data if not e["y"])
+    # Every example counts in the metrics, learned from or not: they judge the scores served, not the learning.
+    assert sampled.examples == full.examples == len(data)
+    assert sampled.report()["models"] == full.report()["models"]
+    kept = negatives - sampled.negatives_skipped
+    assert 0.2 * negatives < kept < 0.3 * negatives, (kept, negatives)
+    # Which ones is a hash of the example's key: the same for a second learner, and after a checkpoint.
+    again = Learner(["prod", "baseline"], snapshot_every=1000, key=KEY, metrics_window=100,
+                    tripwire=Tripwire(min_count=1), negative_rate=0.25)
+    for e in data[:1000]:
+        again.learn_one(e)
+    restored = Learner.from_checkpoint(again.checkpoint(), key=KEY)
+    assert restored.negative_rate == 0.25
+    for e in data[1000:]:
+        restored.learn_one(e)
+    assert restored.negatives_skipped == sampled.negatives_skipped
+    probes = [e["x"] for e in data[:50]]
+    assert ([restored.models["prod"].predict_proba_one(x)[True] for x in probes]
+            == [sampled.models["prod"].predict_proba_one(x)[True] for x in probes])
+    # The kept negatives weigh 1/rate: the baseline's click rate estimate stays unbiased.
+    probe: dict[Hashable, Any] = {"f": 0.0, "g": 0.0, "cand_position": 0.0}
+    p_full = full.models["baseline"].predict_proba_one(probe)[True]
+    p_sampled = sampled.models["baseline"].predict_proba_one(probe)[True]
+    assert abs(p_sampled - p_full) < 0.05, (p_sampled, p_full)
+    unweighted_rate = sum(e["y"] for e in data) / (len(data) - sampled.negatives_skipped)
+    assert abs(p_sampled - unweighted_rate) > 0.1  # what it would say without the weights
+
+
+@pytest.mark.parametrize("rate", [0.0, -0.1, 1.5, math.nan])
+def test_a_negative_rate_outside_0_1_is_refused(rate: float) -> None:
+    with pytest.raises(ValueError, match="negative_rate"):
+        Learner(["prod"], snapshot_every=10, key=KEY, metrics_window=10, tripwire=Tripwire(), negative_rate=rate)

@@ -73,6 +73,7 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("tripwire_min_count", "50", 50),
     ("learner_web_port", "7000", 7000),
     ("learner_max_seen", "5000", 5000),
+    ("negative_sample_rate", "0.25", 0.25),
     ("model_seed", "7", 7),
     ("log_level", "debug", "debug"),
 ]
@@ -286,3 +287,12 @@ def test_show_settings_lists_every_setting_once_and_hides_the_key() -> None:
     shown = {name: (value, source) for name, value, source in rows}
     assert shown["snapshot_key"] == ("<hidden: 14 characters>", "environment")
     assert all("top-secret-key" not in value for _, value, _ in rows)
+
+
+@pytest.mark.parametrize("raw", ["1.5", "2"])
+def test_negative_sample_rate_is_a_share(raw: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"STREAMSCORE_NEGATIVE_SAMPLE_RATE": raw})
+    assert str(info.value) == (f"STREAMSCORE_NEGATIVE_SAMPLE_RATE={float(raw)} is not valid: "
+                               "expected a share in (0, 1]")
+    assert load_settings({"STREAMSCORE_NEGATIVE_SAMPLE_RATE": "1"}).negative_sample_rate == 1.0
