@@ -232,6 +232,7 @@ class Learner:
         tripwire: Tripwire,
         max_seen: int = 1_000_000,
         snapshot_seconds: float | None = None,
+        baseline: str = "item_rate",
     ) -> None:
         names = list(names)
         if not names or len(set(names)) != len(names) or CHECKPOINT in names:
@@ -250,7 +251,7 @@ class Learner:
         self.key = bytes(key)
         self.tripwire = tripwire
         self.max_seen = max_seen
-        self.models = {name: build(name) for name in names}
+        self.models = {name: build(name, baseline) for name in names}
         self.versions = dict.fromkeys(names, 0)
         """The version of each model's newest snapshot (0: none yet)."""
         # The learner's own FIFO decides what is new, so the book only needs to tell the models of *one*
@@ -514,7 +515,7 @@ def learner_from_settings(settings: Settings) -> Learner:
     learner = Learner(model_names(settings), snapshot_every=settings.snapshot_every,
                       key=settings.snapshot_key.encode(), metrics_window=settings.metrics_window,
                       tripwire=tripwire_from_settings(settings), snapshot_seconds=settings.snapshot_seconds,
-                      max_seen=settings.learner_max_seen)
+                      max_seen=settings.learner_max_seen, baseline=settings.baseline)
     learner.arm_models = arm_models(settings)
     return learner
 

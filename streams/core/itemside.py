@@ -1,0 +1,82 @@
+"""The processor's item side: item features into each vector at scoring, item deltas out (``docs/items.md``).
+
+The processor calls :meth:`ItemSide.extend` with a request's vectors (built from the user's state) to add the
+item-side features as of the request's time, then sends :meth:`ItemSide.impressions`; for a label that marked
+a candidate positive it sends :meth:`ItemSide.label`. Deltas go to ``item-deltas``; whatever follows that topic
+(every worker: ``streams/worker/items.py``; a replay: ``streams/replay/driver.py``) hands each record to
+:meth:`ItemSide.apply`. The processor never applies its own deltas directly: live and replay take one path.
+
+>>> from streams.settings import Settings
+>>> from streams.events import Request, Candidate
+>>> side = ItemSide.from_settings(Settings(item_lag=10.0))
+>>> req = Request("e1", "u", 100.0, "request", request_id="r1", candidates=(Candidate("a"),))
+>>> vectors = [{"cand_position": 0.0}]
+>>> keys = side.extend(vectors, req)
+>>> keys, round(vectors[0]["xitem_rate"], 4)
+([['item=a']], 0.01)
+>>> out = side.impressions(req, keys); out.topic
+'item-deltas'
+>>> side.apply(out.value); side.extend([{}], Request("e2", "v", 110.0, "request", request_id="r2",
+...                                                    candidates=(Candidate("a"),)))
+[['item=a']]
+>>> side.stats.lookup("item=a", 110.0)
+(1.0, 0.0)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from features.base import Vector
+from features.itemside import ItemSignals
+from features.itemstats import ALL, ItemStats, impression_delta, item_keys, label_delta
+from streams.core.records import ITEM_DELTAS, Output
+from streams.events import Event, Request
+from streams.settings import Settings
+
+__all__ = ["ItemSide"]
+
+
+class ItemSide:
+    def __init__(self, stats: ItemStats, signals: ItemSignals) -> None:
+        self.stats = stats
+        self.signals = signals
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ItemSide:
+        return cls(ItemStats(settings.item_lag, settings.item_half_life, settings.item_max_keys),
+                   ItemSignals(settings.item_prior_weight))
+
+    def params(self) -> dict[str, Any]:
+        """What changes the item features' values: part of the feature-set fingerprint."""
+        return {**self.signals.params(), "lag": self.stats.lag, "half_life": self.stats.half_life}
+
+    def extend(self, vectors: list[Vector], request: Request) -> list[list[str]]:
+        """Add each candidate's item-side features to its vector, as of ``request.ts``; return its keys."""
+        self.stats.advance(request.ts)
+        at = max(request.ts, self.stats.now)  # a late request sees what the table already shows
+        keys_per_candidate = []
+        for candidate, x in zip(request.candidates, vectors, strict=True):
+            keys = item_keys(candidate.item_id, x)
+            x.update(self.signals.values(self.stats, keys, at))
+            keys_per_candidate.append(keys)
+        return keys_per_candidate
+
+    def impressions(self, request: Request, keys_per_candidate: list[list[str]]) -> Output:
+        keys = [[*k, ALL] for k in keys_per_candidate]
+        blob = impression_delta(f"i:{request.request_id}", request.ts, keys, self.stats.lag)
+        return Output(ITEM_DELTAS, request.request_id.encode(), blob)
+
+    def label(self, event: Event, entry: dict[str, Any] | None, item_id: str | None) -> Output | None:
+        """The delta of a label on ``item_id`` of the waiting request ``entry`` (its logged vectors)."""
+        if entry is None:
+            return None
+        for logged_id, x, _ in entry["items"]:
+            if logged_id == item_id or (item_id is None and len(entry["items"]) == 1):
+                blob = label_delta(f"l:{event.event_id}", event.ts, [*item_keys(logged_id, x), ALL], self.stats.lag)
+                return Output(ITEM_DELTAS, event.event_id.encode(), blob)
+        return None
+
+    def apply(self, blob: bytes) -> None:
+        """Take one record of ``item-deltas`` (raises ``BadDelta`` for a malformed one)."""
+        self.stats.apply(blob)
