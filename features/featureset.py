@@ -11,8 +11,8 @@ redelivered event is not applied twice; see :meth:`FeatureSet.already_applied`).
 >>> req = Request("e2", "u1", 160.0, "request", request_id="r1",
 ...               candidates=(Candidate("a", {"price": 5.0}), Candidate("b")))
 >>> [sorted(v) for v in fs.vectors(state, req)]  # doctest: +NORMALIZE_WHITESPACE
-[['activity_events', 'activity_log_secs_since_last', 'cand_log_price', 'cand_position', 'cand_price'],
- ['activity_events', 'activity_log_secs_since_last', 'cand_position']]
+[['activity_events', 'activity_log_secs_since_last', 'cand_log_price', 'cand_position', 'cand_price', 'slot=0'],
+ ['activity_events', 'activity_log_secs_since_last', 'cand_position', 'slot=1']]
 >>> fs.already_applied(state, 0), fs.already_applied(state, 1)
 (True, False)
 """

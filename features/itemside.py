@@ -19,8 +19,8 @@ and for each categorical attribute of the candidate or its context (``cand_categ
 >>> stats.apply(label_delta("c", 0.0, ["item=a", "ctx_os=1", "__all__"], 0.0)); stats.advance(1.0)
 >>> x = ItemSignals(prior_weight=10.0).values(stats, ["item=a", "ctx_os=1"], 1.0)
 >>> {k: round(v, 3) for k, v in x.items()}  # doctest: +NORMALIZE_WHITESPACE
-{'xitem_imps': 2.398, 'xitem_labels': 0.693, 'xitem_rate': 0.095, 'xitem_logit': -2.251,
- 'xitem_logit_ctx_os': -2.251}
+{'xitem_imps': 2.398, 'xitem_labels': 0.693, 'xitem_rate': 0.059, 'xitem_logit': -2.768,
+ 'xitem_logit_ctx_os': -2.768}
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from features.base import Vector
 from features.itemstats import ALL, ItemStats
@@ -69,5 +70,11 @@ class ItemSignals:
                        "xitem_logit": _logit(rate)}
         for key in keys[1:]:
             imps, labels = stats.lookup(key, ts)
-            out[f"{PREFIX}logit_{key.split('=', 1)[0]}"] = _logit((labels + w * prior) / (imps + w))
+            out[_name(key)] = _logit((labels + w * prior) / (imps + w))
         return out
+
+
+@lru_cache(maxsize=4096)
+def _name(key: str) -> str:
+    """``xitem_logit_<attribute>`` of a key ``<attribute>=<value>``."""
+    return f"{PREFIX}logit_{key.split('=', 1)[0]}"

@@ -27,8 +27,8 @@ key goes first.
 (0.0, 0.0)
 >>> stats.advance(160.0); stats.lookup("item=a", 160.0)  # the impression, not yet the label (visible at 190)
 (1.0, 0.0)
->>> stats.advance(3790.0); [round(v, 3) for v in stats.lookup("item=a", 3790.0)]  # an hour later: halved
-[0.5, 0.5]
+>>> stats.advance(3790.0); [round(v, 3) for v in stats.lookup("item=a", 3790.0)]  # the label an hour later: halved
+[0.497, 0.5]
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ALL", "ItemStats", "decode_delta", "impression_delta", "item_keys", "label_delta"]
+__all__ = ["ALL", "BadDelta", "ItemStats", "decode_delta", "impression_delta", "item_keys", "label_delta",
+           "request_item_keys"]
 
 ALL = "__all__"
 """The key every impression and label also counts under: the global rate, the prior of every smoothed rate."""
@@ -54,10 +55,26 @@ def item_keys(item_id: str, x: Mapping[str, float]) -> list[str]:
     Read from the candidate's logged vector (``cand_<name>=<value>`` and ``ctx_<name>=<value>`` one-hots), so
     a label, which only has the logged vector, counts under exactly the keys its impression did.
 
+    The order is the item, the context's keys, then the candidate's: what :func:`request_item_keys` gives.
+
     >>> item_keys("a", {"cand_category=c3": 1.0, "cand_price": 9.0, "ctx_device=ios": 1.0, "item_seen": 0.0})
-    ['item=a', 'cand_category=c3', 'ctx_device=ios']
+    ['item=a', 'ctx_device=ios', 'cand_category=c3']
     """
-    return [f"item={item_id}", *(k for k in x if "=" in k and (k.startswith("cand_") or k.startswith("ctx_")))]
+    ones = [k for k in x if "=" in k]
+    return [f"item={item_id}", *(k for k in ones if k.startswith("ctx_")), *(k for k in ones if k.startswith("cand_"))]
+
+
+def request_item_keys(item_ids: Sequence[str], context_x: Mapping[str, float],
+                      attrs: Sequence[Mapping[str, object]]) -> list[list[str]]:
+    """:func:`item_keys` of every candidate of a request, cheaper: the context's keys are found once (in
+    ``context_x``, any candidate's vector) and each candidate's from its string attributes.
+
+    >>> request_item_keys(["a", "b"], {"ctx_device=ios": 1.0, "cand_category=c3": 1.0}, [{"category": "c3"}, {}])
+    [['item=a', 'ctx_device=ios', 'cand_category=c3'], ['item=b', 'ctx_device=ios']]
+    """
+    ctx = [k for k in context_x if "=" in k and k.startswith("ctx_")]
+    return [[f"item={item_id}", *ctx, *(f"cand_{name}={value}" for name, value in a.items() if isinstance(value, str))]
+            for item_id, a in zip(item_ids, attrs, strict=True)]
 
 
 def impression_delta(delta_id: str, ts: float, keys_per_candidate: Sequence[Sequence[str]], lag: float) -> bytes:

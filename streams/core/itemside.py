@@ -29,7 +29,7 @@ from typing import Any
 
 from features.base import Vector
 from features.itemside import ItemSignals
-from features.itemstats import ALL, ItemStats, impression_delta, item_keys, label_delta
+from features.itemstats import ALL, ItemStats, impression_delta, item_keys, label_delta, request_item_keys
 from streams.core.records import ITEM_DELTAS, Output
 from streams.events import Event, Request
 from streams.settings import Settings
@@ -55,11 +55,13 @@ class ItemSide:
         """Add each candidate's item-side features to its vector, as of ``request.ts``; return its keys."""
         self.stats.advance(request.ts)
         at = max(request.ts, self.stats.now)  # a late request sees what the table already shows
-        keys_per_candidate = []
-        for candidate, x in zip(request.candidates, vectors, strict=True):
-            keys = item_keys(candidate.item_id, x)
-            x.update(self.signals.values(self.stats, keys, at))
-            keys_per_candidate.append(keys)
+        if not vectors:
+            return []
+        keys_per_candidate = request_item_keys([c.item_id for c in request.candidates], vectors[0],
+                                               [c.attrs for c in request.candidates])
+        values = self.signals.values
+        for keys, x in zip(keys_per_candidate, vectors, strict=True):
+            x.update(values(self.stats, keys, at))
         return keys_per_candidate
 
     def impressions(self, request: Request, keys_per_candidate: list[list[str]]) -> Output:

@@ -14,7 +14,7 @@ event), score, emit ``scores`` and ``feature-log``; only then let the event upda
 >>> out = p.process_one(b'{"event_id":"e1","user_id":"u1","ts":5,"type":"request","request_id":"r1",'
 ...                     b'"candidates":["a","b"]}', Source("events", 0, 0), states)
 >>> [(o.topic, o.key) for o in out]
-[('scores', b'u1'), ('feature-log', b'u1')]
+[('scores', b'u1'), ('feature-log', b'u1'), ('item-deltas', b'r1')]
 >>> [(o.topic, o.key) for o in p.process_one(b"oops", Source("events", 0, 1), states)]
 [('dead-letter', None)]
 >>> p.counters.snapshot()
