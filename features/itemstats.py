@@ -145,12 +145,15 @@ class ItemStats:
         self.duplicates = 0
         self.evicted = 0
 
-    def apply(self, blob: bytes) -> None:
-        """Take one encoded delta (raises :class:`BadDelta` for a malformed one, having changed nothing)."""
+    def apply(self, blob: bytes) -> float | None:
+        """Take one encoded delta (raises :class:`BadDelta` for a malformed one, having changed nothing).
+
+        Returns how late it came, event-time seconds past its ``visible_at``, when it came late; else ``None``.
+        """
         delta_id, visible_at, rows = decode_delta(blob)
         if delta_id in self._seen:
             self.duplicates += 1
-            return
+            return None
         self._seen.add(delta_id)
         self._seen_order.append(delta_id)
         if len(self._seen_order) > self.max_seen:
@@ -159,8 +162,9 @@ class ItemStats:
             self.late += 1
             self.lateness = max(self.lateness, self.now - visible_at)
             self._fold(visible_at, rows)
-            return
+            return self.now - visible_at
         heapq.heappush(self._waiting, (visible_at, delta_id, rows))
+        return None
 
     def advance(self, ts: float) -> None:
         """Make visible every waiting delta with ``visible_at <= ts``, in ``(visible_at, id)`` order."""

@@ -6,10 +6,11 @@ learned yet is as good as the item rate, not blind (the first attribution window
 by an untrained model). Learning fits the corrections.
 
 Two kinds of inputs, because a one-hot feature standardised over the examples where it is present has a
-variance of 0 and so carries nothing (River's ``StandardScaler`` maps it to 0): numeric features are standardised
-(running mean and variance, as River's ``StandardScaler``, fused into the same loop), sparse ones (one-hots ``name=value`` and the hashed ids ``xid_*`` of
-``features/builtin.py``) go in as they are. Per-coordinate AdaGrad steps (as FTRL-Proximal's are): a rare id
-keeps a large step until it has been seen, a frequent dense feature settles.
+variance of 0 and so carries nothing (River's ``StandardScaler`` maps it to 0): numeric features are
+standardised (running mean and variance, as River's ``StandardScaler``, fused into the same loop), sparse ones
+(one-hots ``name=value`` and the hashed ids ``xid_*`` of ``features/builtin.py``) go in as they are.
+Per-coordinate AdaGrad steps (as FTRL-Proximal's are): a rare id keeps a large step until it has been seen, a
+frequent dense feature settles.
 
 >>> model = OffsetLogistic()
 >>> round(model.predict_proba_one({"xitem_logit": -2.0})[True], 4)  # untrained: sigmoid of the offset

@@ -79,6 +79,7 @@ class ItemSide:
                 return Output(ITEM_DELTAS, event.event_id.encode(), blob)
         return None
 
-    def apply(self, blob: bytes) -> None:
-        """Take one record of ``item-deltas`` (raises ``BadDelta`` for a malformed one)."""
-        self.stats.apply(blob)
+    def apply(self, blob: bytes) -> float | None:
+        """Take one record of ``item-deltas`` (raises ``BadDelta`` for a malformed one); returns its lateness in
+        event-time seconds if it came after the table had passed its ``visible_at``."""
+        return self.stats.apply(blob)

@@ -29,9 +29,9 @@ if TYPE_CHECKING:  # type names only: settings imports this module for the topic
     from streams.events import Request
 
 __all__ = [
-    "COMPACTED", "DEAD_LETTER", "EVENTS", "EXAMPLES", "FEATURE_LOG", "ITEM_DELTAS", "METRICS", "MODEL_SNAPSHOTS", "OUTPUT_FILES",
-    "SCORES", "TOPIC_NAMES", "USER_KEYED", "Output", "dead_letter_output", "dead_letter_record", "example_output",
-    "example_record", "feature_log_output", "score_output",
+    "COMPACTED", "DEAD_LETTER", "EVENTS", "EXAMPLES", "FEATURE_LOG", "ITEM_DELTAS", "METRICS", "MODEL_SNAPSHOTS",
+    "OUTPUT_FILES", "SCORES", "TOPIC_NAMES", "USER_KEYED", "Output", "dead_letter_output", "dead_letter_record",
+    "example_output", "example_record", "feature_log_output", "score_output",
 ]
 
 EVENTS = "events"
