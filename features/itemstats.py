@@ -2,8 +2,8 @@
 
 What other users did with a candidate is not in any user's state, so it has its own path (``docs/items.md``):
 every worker turns its requests and labels into **item deltas** (:func:`impression_delta`, :func:`label_delta`),
-written to the one-partition ``item-deltas`` topic, and every worker folds the whole topic into its own
-:class:`ItemStats`. A replay folds the same deltas, in process, with the same code.
+folds them into its own :class:`ItemStats` at once and writes them to the one-partition ``item-deltas`` topic;
+every worker folds the other workers' deltas from that topic. A replay is one worker: the same code.
 
 **The visibility rule** (event time only): a delta made by an event at time ``t`` is *visible* from
 ``t + lag``: an impression from its request's time, a label from the label's own time (a label is counted as
@@ -41,8 +41,8 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ALL", "BadDelta", "ItemStats", "decode_delta", "impression_delta", "item_keys", "label_delta",
-           "request_item_keys"]
+__all__ = ["ALL", "BadDelta", "ItemStats", "decode_delta", "delta_origin", "impression_delta", "item_keys",
+           "label_delta", "request_item_keys"]
 
 ALL = "__all__"
 """The key every impression and label also counts under: the global rate, the prior of every smoothed rate."""
@@ -77,18 +77,34 @@ def request_item_keys(item_ids: Sequence[str], context_x: Mapping[str, float],
             for item_id, a in zip(item_ids, attrs, strict=True)]
 
 
-def impression_delta(delta_id: str, ts: float, keys_per_candidate: Sequence[Sequence[str]], lag: float) -> bytes:
-    """One impression per key of every candidate of a request at ``ts`` (a key shared by candidates counts each)."""
+def impression_delta(delta_id: str, ts: float, keys_per_candidate: Sequence[Sequence[str]], lag: float,
+                     origin: str = "") -> bytes:
+    """One impression per key of every candidate of a request at ``ts`` (a key shared by candidates counts each);
+    ``origin`` names the process that made it (its follower skips its own deltas: it applied them already)."""
     counts: dict[str, int] = {}
     for keys in keys_per_candidate:
         for key in keys:
             counts[key] = counts.get(key, 0) + 1
-    return orjson.dumps({"id": delta_id, "v": ts + lag, "d": [[k, n, 0] for k, n in counts.items()]})
+    return orjson.dumps({"id": delta_id, "v": ts + lag, "d": [[k, n, 0] for k, n in counts.items()], "o": origin})
 
 
-def label_delta(delta_id: str, ts: float, keys: Sequence[str], lag: float) -> bytes:
+def label_delta(delta_id: str, ts: float, keys: Sequence[str], lag: float, origin: str = "") -> bytes:
     """One label under each of ``keys``, from a label event at ``ts``."""
-    return orjson.dumps({"id": delta_id, "v": ts + lag, "d": [[k, 0, 1] for k in keys]})
+    return orjson.dumps({"id": delta_id, "v": ts + lag, "d": [[k, 0, 1] for k in keys], "o": origin})
+
+
+def delta_origin(blob: bytes) -> str | None:
+    """The ``origin`` of an encoded delta, or ``None`` if it has none (or is not a delta).
+
+    >>> delta_origin(label_delta("c1", 10.0, ["item=a"], 5.0, origin="w1")), delta_origin(b"[]")
+    ('w1', None)
+    """
+    try:
+        record = orjson.loads(blob)
+    except orjson.JSONDecodeError:
+        return None
+    origin = record.get("o") if isinstance(record, dict) else None
+    return origin if isinstance(origin, str) else None
 
 
 class BadDelta(ValueError):

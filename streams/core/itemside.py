@@ -2,9 +2,11 @@
 
 The processor calls :meth:`ItemSide.extend` with a request's vectors (built from the user's state) to add the
 item-side features as of the request's time, then sends :meth:`ItemSide.impressions`; for a label that marked
-a candidate positive it sends :meth:`ItemSide.label`. Deltas go to ``item-deltas``; whatever follows that topic
-(every worker: ``streams/worker/items.py``; a replay: ``streams/replay/driver.py``) hands each record to
-:meth:`ItemSide.apply`. The processor never applies its own deltas directly: live and replay take one path.
+a candidate positive it sends :meth:`ItemSide.label`. Once the event is processed, the processor applies its own
+deltas to its table (:meth:`ItemSide.apply`) and sends them to ``item-deltas``, which every worker follows for
+the *other* workers' deltas (``streams/worker/items.py``: a record of its own :attr:`ItemSide.origin` is
+skipped). So a replay, or a live run with one worker, sees every delta by the visibility rule alone, whatever
+the transport; with several workers, another worker's delta counts once it has arrived (late ones counted).
 
 >>> from streams.settings import Settings
 >>> from streams.events import Request, Candidate
@@ -16,7 +18,8 @@ a candidate positive it sends :meth:`ItemSide.label`. Deltas go to ``item-deltas
 ([['item=a']], 0.01)
 >>> out = side.impressions(req, keys); out.topic
 'item-deltas'
->>> side.apply(out.value); side.extend([{}], Request("e2", "v", 110.0, "request", request_id="r2",
+>>> side.apply(out.value)  # what the processor does once the request is processed
+>>> side.extend([{}], Request("e2", "v", 110.0, "request", request_id="r2",
 ...                                                    candidates=(Candidate("a"),)))
 [['item=a']]
 >>> side.stats.lookup("item=a", 110.0)
@@ -38,9 +41,11 @@ __all__ = ["ItemSide"]
 
 
 class ItemSide:
-    def __init__(self, stats: ItemStats, signals: ItemSignals) -> None:
+    def __init__(self, stats: ItemStats, signals: ItemSignals, origin: str = "") -> None:
         self.stats = stats
         self.signals = signals
+        self.origin = origin
+        """Written into every delta this process makes; a worker sets its own (``streams/worker/items.py``)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ItemSide:
@@ -66,7 +71,7 @@ class ItemSide:
 
     def impressions(self, request: Request, keys_per_candidate: list[list[str]]) -> Output:
         keys = [[*k, ALL] for k in keys_per_candidate]
-        blob = impression_delta(f"i:{request.request_id}", request.ts, keys, self.stats.lag)
+        blob = impression_delta(f"i:{request.request_id}", request.ts, keys, self.stats.lag, self.origin)
         return Output(ITEM_DELTAS, request.request_id.encode(), blob)
 
     def label(self, event: Event, entry: dict[str, Any] | None, item_id: str | None) -> Output | None:
@@ -75,7 +80,8 @@ class ItemSide:
             return None
         for logged_id, x, _ in entry["items"]:
             if logged_id == item_id or (item_id is None and len(entry["items"]) == 1):
-                blob = label_delta(f"l:{event.event_id}", event.ts, [*item_keys(logged_id, x), ALL], self.stats.lag)
+                blob = label_delta(f"l:{event.event_id}", event.ts, [*item_keys(logged_id, x), ALL], self.stats.lag,
+                                   self.origin)
                 return Output(ITEM_DELTAS, event.event_id.encode(), blob)
         return None
 

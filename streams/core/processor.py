@@ -41,7 +41,14 @@ from streams.core.deadletter import Source
 from streams.core.eventclock import ClockRule, PartitionClock, Release, Timed
 from streams.core.itemside import ItemSide
 from streams.core.labels import LabelJoin, LabelRule
-from streams.core.records import Output, dead_letter_output, example_output, feature_log_output, score_output
+from streams.core.records import (
+    ITEM_DELTAS,
+    Output,
+    dead_letter_output,
+    example_output,
+    feature_log_output,
+    score_output,
+)
 from streams.core.timings import StageTimings
 from streams.events import Event, InvalidEvent, Request, decode_event
 from streams.settings import Settings
@@ -231,7 +238,14 @@ class Processor:
         self.timings.observe("label_join", time.perf_counter() - started)
         before = states.snapshot(event.user_id)
         try:
-            return closed + self._apply(event, item.raw, source, states)
+            outputs = self._apply(event, item.raw, source, states)
+            if self.items is not None:
+                # The event went through: its item deltas count here at once (by the visibility rule), as they
+                # will on every other worker that follows item-deltas (streams/core/itemside.py).
+                for out in outputs:
+                    if out.topic == ITEM_DELTAS:
+                        self.items.apply(out.value)
+            return closed + outputs
         except Exception as exc:  # a bug must cost one event, not the worker, and leave no trace in the state
             states.restore(event.user_id, before)
             log.exception("internal error on event %s at %s", event.event_id, source)

@@ -27,7 +27,7 @@ import orjson
 from models.learner import learner_from_settings
 from streams.core.deadletter import Source
 from streams.core.processor import Processor, StateCache
-from streams.core.records import EXAMPLES, ITEM_DELTAS, Output
+from streams.core.records import EXAMPLES, Output
 from streams.core.snapshots import SnapshotFeed
 from streams.settings import Settings
 
@@ -110,13 +110,6 @@ class ReplayDriver:
     def _emit(self, outputs: list[Output]) -> None:
         for out in outputs:
             self.counts[out.topic] += 1
-            if out.topic == ITEM_DELTAS and self.processor.items is not None:
-                # What every worker does with the item-deltas topic, at once: the visibility rule, not the
-                # transport, decides when a delta counts (features/itemstats.py).
-                self.processor.items.apply(out.value)
-                if self.sink is None:
-                    self.outputs[out.topic].append(out)
-                continue
             if self.sink is None:
                 self.outputs[out.topic].append(out)
             else:

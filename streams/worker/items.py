@@ -1,10 +1,10 @@
 """Every worker follows ``item-deltas`` into its processor's item table (``docs/items.md``).
 
-The processor sends its requests' impressions and its labels to ``item-deltas`` like any other output (the
-batch loop sends whatever it returns); this follower reads the whole topic, from the beginning, on every worker
-(no consumer group, as for the model snapshots: ``streams/kafka/follow.py``) and hands each record to
-:meth:`~streams.core.itemside.ItemSide.apply`, which makes it visible by the event-time rule. A replay does the
-same in process (``streams/replay/driver.py``).
+The processor applies its own deltas (its requests' impressions, its labels) to its item table and sends them to
+``item-deltas`` like any other output (the batch loop sends whatever it returns); this follower reads the whole
+topic, from the beginning, on every worker (no consumer group, as for the model snapshots:
+``streams/kafka/follow.py``) and hands every *other* process's record to
+:meth:`~streams.core.itemside.ItemSide.apply`, which makes it visible by the event-time rule.
 
 What it measures: ``item_deltas_received``; ``item_deltas_late`` (a delta that came after the worker's
 item table had passed its ``visible_at``: scores between differ from a replay's), with the largest event-time
@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from typing import Any
 
 import faust
 
-from features.itemstats import BadDelta
+from features.itemstats import BadDelta, delta_origin
 from streams.core.deadletter import Source
 from streams.core.processor import Processor
 from streams.core.records import DEAD_LETTER, ITEM_DELTAS, dead_letter_output
@@ -48,6 +49,8 @@ class ItemFeed:
         """``(raw, reason, source) -> None``: where a bad record goes (the worker sends it to ``dead-letter``)."""
 
     def apply_one(self, value: bytes, source: Source, produced_ms: int | None = None) -> None:
+        if delta_origin(value) == self.items.origin:
+            return  # this process made it, and applied it when it did
         try:
             lateness = self.items.apply(value)
         except BadDelta as exc:
@@ -71,6 +74,9 @@ def register_item_feed(app: faust.App, settings: Settings, processor: Processor)
     off). Bad records are sent to ``dead-letter``."""
     if processor.items is None:
         return None
+    # This process's deltas are applied as it makes them: the feed skips them by this origin, new at every start
+    # (after a restart, the deltas of the worker's former life are read from the topic like anyone else's).
+    processor.items.origin = secrets.token_hex(8)
     topic = settings.topic(ITEM_DELTAS)
 
     sending: set[asyncio.Future[Any]] = set()  # kept until sent: a task nobody references may be collected

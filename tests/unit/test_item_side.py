@@ -18,7 +18,7 @@ from features.itemstats import ALL, BadDelta, ItemStats, impression_delta, item_
 from models.registry import build
 from streams.core.deadletter import Source
 from streams.core.itemside import ItemSide
-from streams.core.processor import Processor
+from streams.core.processor import Processor, StateCache
 from streams.events import Request
 from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
@@ -212,12 +212,17 @@ def test_a_bad_record_on_the_feed_is_dead_lettered_with_a_reason_and_counted() -
     from streams.worker.items import ItemFeed
 
     processor = Processor.default(SETTINGS)
+    assert processor.items is not None
+    processor.items.origin = "me"
     sent: list[tuple[bytes, str, Source]] = []
     feed = ItemFeed(processor, lambda raw, reason, source: sent.append((raw, reason, source)))
     feed.apply_one(b"garbage", Source("item-deltas", 0, 7, b"k"))
-    feed.apply_one(impression_delta("i:r1", 10.0, [["item=a"]], 60.0), Source("item-deltas", 0, 8, b"r1"))
-    processor.items.stats.advance(1000.0)  # type: ignore[union-attr]
-    feed.apply_one(impression_delta("i:r2", 10.0, [["item=a"]], 60.0), Source("item-deltas", 0, 9, b"r2"))
+    feed.apply_one(impression_delta("i:r1", 10.0, [["item=a"]], 60.0, "other"), Source("item-deltas", 0, 8, b"r1"))
+    processor.items.stats.advance(1000.0)
+    feed.apply_one(impression_delta("i:r2", 10.0, [["item=a"]], 60.0, "other"), Source("item-deltas", 0, 9, b"r2"))
+    # its own deltas come back from the topic: applied already when made, skipped
+    feed.apply_one(impression_delta("i:r3", 10.0, [["item=a"]], 60.0, "me"), Source("item-deltas", 0, 10, b"r3"))
+    assert processor.items.stats.lookup("item=a", 1000.0)[0] == pytest.approx(2.0 * 0.5 ** (930 / 86400))
     assert [(raw, source.offset) for raw, _, source in sent] == [(b"garbage", 7)]
     assert "item delta" in sent[0][1]
     counts = processor.counters.snapshot()
@@ -228,4 +233,17 @@ def test_a_bad_record_on_the_feed_is_dead_lettered_with_a_reason_and_counted() -
 
 def test_deltas_are_json_with_their_natural_id() -> None:
     record = orjson.loads(impression_delta("i:r1", 5.0, [["item=a", ALL], ["item=b", ALL]], 60.0))
-    assert record == {"id": "i:r1", "v": 65.0, "d": [["item=a", 1, 0], [ALL, 2, 0], ["item=b", 1, 0]]}
+    assert record == {"id": "i:r1", "v": 65.0, "d": [["item=a", 1, 0], [ALL, 2, 0], ["item=b", 1, 0]], "o": ""}
+
+
+def test_a_worker_alone_sees_what_the_replay_sees_whatever_the_topic_does() -> None:
+    """The processor applies its own deltas when it makes them: one worker needs no round trip through Kafka."""
+    events, _ = simulate(users=25, events=900, seed=11)
+    replay = ReplayDriver(SETTINGS)
+    replay.pipe_all(events)
+    worker = Processor.default(SETTINGS)
+    states = StateCache(lambda user_id: None)
+    outputs = [out for offset, event in enumerate(events)
+               for out in worker.process_one(orjson.dumps(event), Source("replay", -1, offset), states)]
+    # (the deltas it sent are never fed back here: a topic that delivers nothing, or late, changes nothing)
+    assert [o.value for o in outputs if o.topic == "feature-log"] == [o.value for o in replay.outputs["feature-log"]]
