@@ -61,16 +61,28 @@ class ItemSignals:
 
     def values(self, stats: ItemStats, keys: Sequence[str], ts: float) -> Vector:
         """The item-side features of a candidate whose keys are ``keys`` (the item first), as of ``ts``."""
+        return self.request_values(stats, [keys], ts)[0]
+
+    def request_values(self, stats: ItemStats, keys_per_candidate: Sequence[Sequence[str]], ts: float) -> list[Vector]:
+        """:meth:`values` of every candidate of a request: the global rate once, each shared key (the context's)
+        once; the same floats."""
         all_imps, all_labels = stats.lookup(ALL, ts)
         prior = (all_labels + PRIOR_WEIGHT_GLOBAL * PRIOR_RATE) / (all_imps + PRIOR_WEIGHT_GLOBAL)
         w = self.prior_weight
-        imps, labels = stats.lookup(keys[0], ts)
-        rate = (labels + w * prior) / (imps + w)
-        out: Vector = {"xitem_imps": math.log1p(imps), "xitem_labels": math.log1p(labels), "xitem_rate": rate,
-                       "xitem_logit": _logit(rate)}
-        for key in keys[1:]:
-            imps, labels = stats.lookup(key, ts)
-            out[_name(key)] = _logit((labels + w * prior) / (imps + w))
+        logits: dict[str, float] = {}
+        out = []
+        for keys in keys_per_candidate:
+            imps, labels = stats.lookup(keys[0], ts)
+            rate = (labels + w * prior) / (imps + w)
+            x: Vector = {"xitem_imps": math.log1p(imps), "xitem_labels": math.log1p(labels), "xitem_rate": rate,
+                         "xitem_logit": _logit(rate)}
+            for key in keys[1:]:
+                logit = logits.get(key)
+                if logit is None:
+                    imps, labels = stats.lookup(key, ts)
+                    logit = logits[key] = _logit((labels + w * prior) / (imps + w))
+                x[_name(key)] = logit
+            out.append(x)
         return out
 
 

@@ -41,8 +41,8 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ALL", "BadDelta", "ItemStats", "decode_delta", "delta_origin", "impression_delta", "item_keys",
-           "label_delta", "request_item_keys"]
+__all__ = ["ALL", "BadDelta", "ItemStats", "Rows", "decode_delta", "delta_origin", "encode_delta", "impression_delta",
+           "impression_rows", "item_keys", "label_delta", "label_rows", "request_item_keys"]
 
 ALL = "__all__"
 """The key every impression and label also counts under: the global rate, the prior of every smoothed rate."""
@@ -77,20 +77,39 @@ def request_item_keys(item_ids: Sequence[str], context_x: Mapping[str, float],
             for item_id, a in zip(item_ids, attrs, strict=True)]
 
 
-def impression_delta(delta_id: str, ts: float, keys_per_candidate: Sequence[Sequence[str]], lag: float,
-                     origin: str = "") -> bytes:
-    """One impression per key of every candidate of a request at ``ts`` (a key shared by candidates counts each);
-    ``origin`` names the process that made it (its follower skips its own deltas: it applied them already)."""
-    counts: dict[str, int] = {}
+Rows = list[tuple[str, float, float]]
+"""A delta's ``(key, impressions, labels)``."""
+
+
+def impression_rows(keys_per_candidate: Sequence[Sequence[str]]) -> Rows:
+    """One impression per key of every candidate of a request (a key shared by candidates counts for each)."""
+    counts: dict[str, float] = {}
     for keys in keys_per_candidate:
         for key in keys:
-            counts[key] = counts.get(key, 0) + 1
-    return orjson.dumps({"id": delta_id, "v": ts + lag, "d": [[k, n, 0] for k, n in counts.items()], "o": origin})
+            counts[key] = counts.get(key, 0.0) + 1.0
+    return [(k, n, 0.0) for k, n in counts.items()]
+
+
+def label_rows(keys: Sequence[str]) -> Rows:
+    """One label under each of ``keys``."""
+    return [(k, 0.0, 1.0) for k in keys]
+
+
+def encode_delta(delta_id: str, visible_at: float, rows: Rows, origin: str = "") -> bytes:
+    """The ``item-deltas`` record; ``origin`` names the process that made it (its follower skips its own)."""
+    return orjson.dumps({"id": delta_id, "v": visible_at, "d": [[k, int(i), int(n)] for k, i, n in rows],
+                         "o": origin})
+
+
+def impression_delta(delta_id: str, ts: float, keys_per_candidate: Sequence[Sequence[str]], lag: float,
+                     origin: str = "") -> bytes:
+    """The delta of a request at ``ts``: :func:`impression_rows`, visible at ``ts + lag``."""
+    return encode_delta(delta_id, ts + lag, impression_rows(keys_per_candidate), origin)
 
 
 def label_delta(delta_id: str, ts: float, keys: Sequence[str], lag: float, origin: str = "") -> bytes:
-    """One label under each of ``keys``, from a label event at ``ts``."""
-    return orjson.dumps({"id": delta_id, "v": ts + lag, "d": [[k, 0, 1] for k in keys], "o": origin})
+    """The delta of a label event at ``ts``: :func:`label_rows`, visible at ``ts + lag``."""
+    return encode_delta(delta_id, ts + lag, label_rows(keys), origin)
 
 
 def delta_origin(blob: bytes) -> str | None:
@@ -111,7 +130,7 @@ class BadDelta(ValueError):
     """A record of ``item-deltas`` that does not follow the contract: nothing was applied."""
 
 
-def decode_delta(blob: bytes) -> tuple[str, float, list[tuple[str, float, float]]]:
+def decode_delta(blob: bytes) -> tuple[str, float, Rows]:
     """(id, visible_at, [(key, impressions, labels)]) of an encoded delta; :class:`BadDelta` if malformed.
 
     >>> decode_delta(label_delta("c1", 10.0, ["item=a"], 5.0))
@@ -166,7 +185,10 @@ class ItemStats:
 
         Returns how late it came, event-time seconds past its ``visible_at``, when it came late; else ``None``.
         """
-        delta_id, visible_at, rows = decode_delta(blob)
+        return self.add(*decode_delta(blob))
+
+    def add(self, delta_id: str, visible_at: float, rows: Rows) -> float | None:
+        """:meth:`apply` of a delta already decoded (or never encoded: the process's own)."""
         if delta_id in self._seen:
             self.duplicates += 1
             return None

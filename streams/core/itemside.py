@@ -18,7 +18,7 @@ the transport; with several workers, another worker's delta counts once it has a
 ([['item=a']], 0.01)
 >>> out = side.impressions(req, keys); out.topic
 'item-deltas'
->>> side.apply(out.value)  # what the processor does once the request is processed
+>>> side.commit()  # what the processor does once the request went through
 >>> side.extend([{}], Request("e2", "v", 110.0, "request", request_id="r2",
 ...                                                    candidates=(Candidate("a"),)))
 [['item=a']]
@@ -32,7 +32,16 @@ from typing import Any
 
 from features.base import Vector
 from features.itemside import ItemSignals
-from features.itemstats import ALL, ItemStats, impression_delta, item_keys, label_delta, request_item_keys
+from features.itemstats import (
+    ALL,
+    ItemStats,
+    Rows,
+    encode_delta,
+    impression_rows,
+    item_keys,
+    label_rows,
+    request_item_keys,
+)
 from streams.core.records import ITEM_DELTAS, Output
 from streams.events import Event, Request
 from streams.settings import Settings
@@ -46,6 +55,7 @@ class ItemSide:
         self.signals = signals
         self.origin = origin
         """Written into every delta this process makes; a worker sets its own (``streams/worker/items.py``)."""
+        self._made: list[tuple[str, float, Rows]] = []
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ItemSide:
@@ -64,15 +74,28 @@ class ItemSide:
             return []
         keys_per_candidate = request_item_keys([c.item_id for c in request.candidates], vectors[0],
                                                [c.attrs for c in request.candidates])
-        values = self.signals.values
-        for keys, x in zip(keys_per_candidate, vectors, strict=True):
-            x.update(values(self.stats, keys, at))
+        for values, x in zip(self.signals.request_values(self.stats, keys_per_candidate, at), vectors, strict=True):
+            x.update(values)
         return keys_per_candidate
 
     def impressions(self, request: Request, keys_per_candidate: list[list[str]]) -> Output:
-        keys = [[*k, ALL] for k in keys_per_candidate]
-        blob = impression_delta(f"i:{request.request_id}", request.ts, keys, self.stats.lag, self.origin)
-        return Output(ITEM_DELTAS, request.request_id.encode(), blob)
+        return self._made_one(f"i:{request.request_id}", request.ts,
+                              impression_rows([[*k, ALL] for k in keys_per_candidate]), request.request_id)
+
+    def _made_one(self, delta_id: str, ts: float, rows: Rows, key: str) -> Output:
+        made = (delta_id, ts + self.stats.lag, rows)
+        self._made.append(made)
+        return Output(ITEM_DELTAS, key.encode(), encode_delta(*made, self.origin))
+
+    def commit(self) -> None:
+        """Fold the deltas made since the last call: the event that made them went through."""
+        for made in self._made:
+            self.stats.add(*made)
+        self._made.clear()
+
+    def discard(self) -> None:
+        """Forget the deltas made since the last call: the event that made them failed (it is dead-lettered)."""
+        self._made.clear()
 
     def label(self, event: Event, entry: dict[str, Any] | None, item_id: str | None) -> Output | None:
         """The delta of a label on ``item_id`` of the waiting request ``entry`` (its logged vectors)."""
@@ -80,9 +103,8 @@ class ItemSide:
             return None
         for logged_id, x, _ in entry["items"]:
             if logged_id == item_id or (item_id is None and len(entry["items"]) == 1):
-                blob = label_delta(f"l:{event.event_id}", event.ts, [*item_keys(logged_id, x), ALL], self.stats.lag,
-                                   self.origin)
-                return Output(ITEM_DELTAS, event.event_id.encode(), blob)
+                return self._made_one(f"l:{event.event_id}", event.ts, label_rows([*item_keys(logged_id, x), ALL]),
+                                      event.event_id)
         return None
 
     def apply(self, blob: bytes) -> float | None:

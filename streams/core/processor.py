@@ -42,7 +42,6 @@ from streams.core.eventclock import ClockRule, PartitionClock, Release, Timed
 from streams.core.itemside import ItemSide
 from streams.core.labels import LabelJoin, LabelRule
 from streams.core.records import (
-    ITEM_DELTAS,
     Output,
     dead_letter_output,
     example_output,
@@ -242,11 +241,11 @@ class Processor:
             if self.items is not None:
                 # The event went through: its item deltas count here at once (by the visibility rule), as they
                 # will on every other worker that follows item-deltas (streams/core/itemside.py).
-                for out in outputs:
-                    if out.topic == ITEM_DELTAS:
-                        self.items.apply(out.value)
+                self.items.commit()
             return closed + outputs
-        except Exception as exc:  # a bug must cost one event, not the worker, and leave no trace in the state
+        except Exception as exc:
+            if self.items is not None:
+                self.items.discard()  # a bug must cost one event, not the worker, and leave no trace in the state
             states.restore(event.user_id, before)
             log.exception("internal error on event %s at %s", event.event_id, source)
             return [*closed, self._dead_letter(item.raw, f"internal error: {type(exc).__name__}: {exc}", "internal",
