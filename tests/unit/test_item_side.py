@@ -247,3 +247,31 @@ def test_a_worker_alone_sees_what_the_replay_sees_whatever_the_topic_does() -> N
                for out in worker.process_one(orjson.dumps(event), Source("replay", -1, offset), states)]
     # (the deltas it sent are never fed back here: a topic that delivers nothing, or late, changes nothing)
     assert [o.value for o in outputs if o.topic == "feature-log"] == [o.value for o in replay.outputs["feature-log"]]
+
+
+def test_an_event_that_fails_leaves_no_delta_in_the_table() -> None:
+    """A bug costs the event (dead-lettered) and every trace of it, its item deltas too."""
+    processor = Processor.default(SETTINGS)
+    assert processor.items is not None
+    broken = processor.features
+
+    class Boom(Exception):
+        pass
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise Boom("update failed")
+
+    states = StateCache(lambda user_id: None)
+    raw = orjson.dumps({"event_id": "e1", "user_id": "u", "ts": 10.0, "type": "request", "request_id": "r1",
+                        "candidates": ["a"]})
+    original, broken.update = broken.update, fail  # type: ignore[method-assign]
+    out = processor.process_one(raw, Source("events", 0, 0), states)
+    broken.update = original  # type: ignore[method-assign]
+    assert [o.topic for o in out] == ["dead-letter"]
+    # the next event goes through: its deltas count, and nothing of the failed one comes with them
+    good = orjson.dumps({"event_id": "e2", "user_id": "v", "ts": 20.0, "type": "request", "request_id": "r2",
+                         "candidates": ["b"]})
+    assert "item-deltas" in [o.topic for o in processor.process_one(good, Source("events", 0, 1), states)]
+    processor.items.stats.advance(1000.0)
+    assert processor.items.stats.lookup("item=a", 1000.0) == (0.0, 0.0)
+    assert processor.items.stats.lookup("item=b", 1000.0)[0] > 0.9
