@@ -114,7 +114,7 @@ def test_broker_start_topics_create_and_stop(tmp_path: Path) -> None:
         configs, partitions = asyncio.run(_describe(bootstrap))
         assert configs.get("cleanup.policy") == "compact"
         assert partitions == {"events": 3, "scores": 3, "feature-log": 3, "examples": 1, "model-snapshots": 1,
-                              "metrics": 1, "dead-letter": 1}
+                              "metrics": 1, "dead-letter": 1, "item-deltas": 1}
 
         listed = streamscore("topics", "list", settings=settings)
         assert listed.returncode == 0
