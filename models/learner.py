@@ -220,6 +220,9 @@ class Learner:
     snapshot_seconds
         :meth:`due_snapshot` is also true this many seconds (of the caller's clock) after the last snapshot,
         if at least one new example was learned since. ``None``: by count only.
+    baseline
+        The model the name ``baseline`` stands for (``STREAMSCORE_BASELINE``: ``item_rate`` or
+        ``position_ctr``, see ``models/registry.py``).
     """
 
     def __init__(

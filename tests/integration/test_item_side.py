@@ -26,7 +26,7 @@ from tests.fixtures import (
     unique_by_request,
     worker_counters,
 )
-from tests.integration.test_scale_out import shared_by_two, wait_for_assignment
+from tests.integration.test_scale_out import assignments, shared_by_two, wait_for_assignment
 
 pytestmark = pytest.mark.integration
 
@@ -91,12 +91,21 @@ async def test_two_workers_see_each_others_deltas_and_count_the_late_ones(
                                                 web_port=free_port()))
     owned = wait_for_assignment(settings, shared_by_two(4))
     assert shared_by_two(4)(owned), f"the two workers do not share the 4 partitions: {owned}"
-    await produce(settings.bootstrap, settings.topic("events"), events_payload(events))
+    # A warm-up first: both workers must be consuming (each has events) before the rest is measured.
+    await produce(settings.bootstrap, settings.topic("events"), events_payload(events[:200]))
+    warm = [await _counters_until(w, lambda c: c.get("events_in", 0) > 0) for w in (first, second)]
+    assert all(c.get("events_in", 0) > 0 for c in warm), (
+        f"a worker that owns partitions processes nothing: {warm}, partitions {assignments(settings)}\n"
+        + "\n".join(w.log_tail(20) for w in (first, second)))
+    await produce(settings.bootstrap, settings.topic("events"), events_payload(events[200:]))
     requests = request_ids_of(events)
-    logs = await consume(settings.bootstrap, settings.topic("feature-log"), until=covers(requests), timeout=180,
+    logs = await consume(settings.bootstrap, settings.topic("feature-log"), until=covers(requests), timeout=300,
                          worker=first)
     live = unique_by_request(logs, fields=("request_id", "user_id", "ts", "features"))
-    assert set(live) == requests
+    missing = requests - set(live)
+    assert not missing, (f"{len(missing)} requests never scored, e.g. {sorted(missing)[:3]}; partitions "
+                         f"{assignments(settings)}; " + "; ".join(f"{worker_counters(w.settings)}\n{w.log_tail(25)}"
+                                                                  for w in (first, second)))
     replayed = {r["request_id"]: r for r in finished_replay(settings, events).read("feature-log")}
 
     def per_user(record: dict[str, Any]) -> list[dict[str, float]]:
