@@ -10,6 +10,14 @@
 - :func:`check_point_in_time`: through a replay, every logged vector is the one rebuilt from the user's earlier
   events only (the parity check, :mod:`features.parity`).
 
+The item-side features (``features/itemside.py``), which read no user state but the shared item table, keep
+their own contract, :data:`ITEM_CHECKS`, run by the same test module:
+
+- :func:`check_item_point_in_time`: through a replay, every logged ``xitem_`` feature is the one recomputed by
+  brute force from the deltas the visibility rule allows (:mod:`features.itemparity`);
+- :func:`check_item_table_bounded`: the item table keeps at most ``item_max_keys`` keys, and the deltas it
+  holds back are only those of the last ``item_lag`` seconds.
+
 Each check raises :class:`AssertionError` naming the feature and what broke.
 
 >>> from features.builtin import Activity
@@ -31,7 +39,8 @@ from features.featureset import FeatureSet
 from features.parity import point_in_time_mismatches
 from streams.events import Event, Request, decode_event
 
-__all__ = ["CHECKS", "SLOT_BUDGET", "check_bounded_slot", "check_json_round_trip", "check_point_in_time",
+__all__ = ["CHECKS", "ITEM_CHECKS", "SLOT_BUDGET", "check_bounded_slot", "check_item_point_in_time",
+           "check_item_table_bounded", "check_json_round_trip", "check_point_in_time",
            "check_values_leave_the_state_alone", "event_stream"]
 
 SLOT_BUDGET = 4096
@@ -171,3 +180,48 @@ def check_point_in_time(feature: Feature, n: int = 400) -> None:
 
 CHECKS: tuple[Callable[[Feature], None], ...] = (
     check_bounded_slot, check_json_round_trip, check_values_leave_the_state_alone, check_point_in_time)
+
+
+def _item_replay(settings: Any, events: list[dict[str, Any]], processor: Any = None) -> Any:
+    from streams.replay.driver import ReplayDriver
+
+    driver = ReplayDriver(settings, processor)
+    driver.pipe_all(events)
+    driver.finish()
+    return driver
+
+
+def check_item_point_in_time(processor_factory: Callable[[Any], Any] | None = None, n: int = 1500) -> None:
+    """A replay logs, for every candidate, the item-side features the visibility rule allows, no more, no less.
+
+    ``processor_factory(settings)`` builds the processor under test (default: the worker's).
+    """
+    from features.itemparity import item_mismatches
+    from streams.settings import Settings
+    from streams.tools.simulate import simulate
+
+    settings = Settings()
+    events, _ = simulate(users=30, events=n, seed=3)
+    processor = processor_factory(settings) if processor_factory is not None else None
+    logged = _item_replay(settings, events, processor).read("feature-log")
+    assert logged and any(f["x"].get("xitem_labels") for r in logged for f in r["features"]), (
+        "item side: no logged vector saw an item's label: the check proves nothing")
+    mismatches = item_mismatches(events, logged, settings)
+    assert not mismatches, f"item side: {len(mismatches)} vectors break the visibility rule, e.g. {mismatches[0]}"
+
+
+def check_item_table_bounded(max_keys: int = 50, n: int = 3000) -> None:
+    """At most ``max_keys`` keys, however many items; only the last ``lag`` seconds' deltas wait."""
+    import dataclasses
+
+    from streams.settings import Settings
+
+    settings = dataclasses.replace(Settings(), item_max_keys=max_keys)
+    driver = _item_replay(settings, event_stream(n, users=20))
+    stats = driver.processor.items.stats
+    assert len(stats) <= max_keys, f"item table: {len(stats)} keys, more than {max_keys}"
+    assert stats.evicted > 0, "item table: nothing evicted: the stream did not test the bound"
+    assert all(v - stats.now <= settings.item_lag for v, _, _ in stats._waiting), "item table: a delta waits too long"
+
+
+ITEM_CHECKS: tuple[Callable[[], None], ...] = (check_item_point_in_time, check_item_table_bounded)

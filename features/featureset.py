@@ -11,8 +11,8 @@ redelivered event is not applied twice; see :meth:`FeatureSet.already_applied`).
 >>> req = Request("e2", "u1", 160.0, "request", request_id="r1",
 ...               candidates=(Candidate("a", {"price": 5.0}), Candidate("b")))
 >>> [sorted(v) for v in fs.vectors(state, req)]  # doctest: +NORMALIZE_WHITESPACE
-[['activity_events', 'activity_log_secs_since_last', 'cand_log_price', 'cand_position', 'cand_price'],
- ['activity_events', 'activity_log_secs_since_last', 'cand_position']]
+[['activity_events', 'activity_log_secs_since_last', 'cand_log_price', 'cand_position', 'cand_price', 'slot=0'],
+ ['activity_events', 'activity_log_secs_since_last', 'cand_position', 'slot=1']]
 >>> fs.already_applied(state, 0), fs.already_applied(state, 1)
 (True, False)
 """
@@ -30,6 +30,7 @@ from features.builtin import (
     Activity,
     AttributeAffinity,
     CandidateAttributes,
+    CandidateId,
     ClickThroughRate,
     DecayedTypeCounts,
     ItemInteractions,
@@ -56,11 +57,13 @@ def default_features() -> list[Feature]:
         CandidateAttributes(),
         ItemInteractions(),
         AttributeAffinity(),
+        CandidateId(),
     ]
 
 
 class FeatureSet:
-    def __init__(self, features: Sequence[Feature], user_ttl: float | None = None) -> None:
+    def __init__(self, features: Sequence[Feature], user_ttl: float | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
         names = [f.name for f in features]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
@@ -71,6 +74,8 @@ class FeatureSet:
         self.features = tuple(features)
         self.user_ttl = user_ttl
         """Event-time seconds of inactivity after which a user's state is forgotten (``None``: never)."""
+        self.extra = extra
+        """Parameters of values added outside the user's state (the item side), for the fingerprint only."""
         self._user = tuple(f for f in features if isinstance(f, UserFeature))
         self._candidate = tuple(f for f in features if isinstance(f, CandidateFeature))
         self._stateful = tuple(f for f in features if f.reads)
@@ -78,12 +83,14 @@ class FeatureSet:
         """Names, versions and parameters of every definition, hashed: the feature log's ``schema``."""
 
     @classmethod
-    def default(cls, user_ttl: float | None = None) -> FeatureSet:
-        return cls(default_features(), user_ttl)
+    def default(cls, user_ttl: float | None = None, extra: dict[str, Any] | None = None) -> FeatureSet:
+        return cls(default_features(), user_ttl, extra)
 
     def _fingerprint(self) -> str:
         spec = [[f.name, f.version, type(f).__name__, f.params()] for f in self.features]
         spec.append(["_ttl", self.user_ttl])
+        if self.extra:
+            spec.append(["_extra", self.extra])
         digest = hashlib.sha256(orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)).hexdigest()
         return f"fs-{digest[:16]}"
 

@@ -108,4 +108,4 @@ def scorer_from_settings(settings: Settings) -> Scorer:
         arm = experiment.assign(user_id)
         return arm.name, arm.model
 
-    return Scorer.fresh(model_names(settings), assign)
+    return Scorer.fresh(model_names(settings), assign, settings.baseline)

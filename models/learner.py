@@ -222,6 +222,9 @@ class Learner:
     snapshot_seconds
         :meth:`due_snapshot` is also true this many seconds (of the caller's clock) after the last snapshot,
         if at least one new example was learned since. ``None``: by count only.
+    baseline
+        The model the name ``baseline`` stands for (``STREAMSCORE_BASELINE``: ``item_rate`` or
+        ``position_ctr``, see ``models/registry.py``).
     """
 
     def __init__(
@@ -235,6 +238,7 @@ class Learner:
         max_seen: int = 1_000_000,
         snapshot_seconds: float | None = None,
         negative_rate: float = 1.0,
+        baseline: str = "item_rate",
     ) -> None:
         names = list(names)
         if not names or len(set(names)) != len(names) or CHECKPOINT in names:
@@ -257,7 +261,7 @@ class Learner:
         self.key = bytes(key)
         self.tripwire = tripwire
         self.max_seen = max_seen
-        self.models = {name: build(name) for name in names}
+        self.models = {name: build(name, baseline) for name in names}
         self.versions = dict.fromkeys(names, 0)
         """The version of each model's newest snapshot (0: none yet)."""
         # The learner's own FIFO decides what is new, so the book only needs to tell the models of *one*
@@ -547,7 +551,8 @@ def learner_from_settings(settings: Settings) -> Learner:
     learner = Learner(model_names(settings), snapshot_every=settings.snapshot_every,
                       key=settings.snapshot_key.encode(), metrics_window=settings.metrics_window,
                       tripwire=tripwire_from_settings(settings), snapshot_seconds=settings.snapshot_seconds,
-                      max_seen=settings.learner_max_seen, negative_rate=settings.negative_sample_rate)
+                      max_seen=settings.learner_max_seen, negative_rate=settings.negative_sample_rate,
+                      baseline=settings.baseline)
     learner.arm_models = arm_models(settings)
     return learner
 

@@ -63,8 +63,8 @@ class Scorer:
         self.assign = assign
 
     @classmethod
-    def fresh(cls, names: Sequence[str], assign: ArmAssigner = single_arm) -> Scorer:
-        return cls([LiveModel(name, 0, build(name)) for name in names], assign)
+    def fresh(cls, names: Sequence[str], assign: ArmAssigner = single_arm, baseline: str = "item_rate") -> Scorer:
+        return cls([LiveModel(name, 0, build(name, baseline)) for name in names], assign)
 
     @property
     def versions(self) -> dict[str, int]:

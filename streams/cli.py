@@ -179,7 +179,8 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from streams.tools.simulate import simulate
 
     out = Path(args.out)
-    events, truth = simulate(users=args.users, events=args.events, seed=args.seed)
+    items = {k: v for k, v in (("item_sigma", args.item_sigma), ("style_weight", args.style_weight)) if v is not None}
+    events, truth = simulate(users=args.users, events=args.events, seed=args.seed, **items)
     write_events(out, events)
     sidecar = out.with_name(out.name.removesuffix(".gz").removesuffix(".jsonl") + ".truth.json")
     sidecar.write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n")
@@ -284,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--users", type=int, default=500)
     simulate.add_argument("--events", type=int, default=20000)
     simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--item-sigma", type=float, default=None,
+                          help="spread of the items' own effects on the log-odds (0: none; default 0.7)")
+    simulate.add_argument("--style-weight", type=float, default=None,
+                          help="weight of the user's affinity to the items' hidden style (0: none; default 1.0)")
     simulate.add_argument("--out", required=True, help="FILE.jsonl.gz; the truth goes to FILE.truth.json")
     simulate.set_defaults(func=cmd_simulate)
 

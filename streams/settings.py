@@ -113,6 +113,21 @@ class Settings:
     metrics count every example either way."""
     learner_web_port: int = 6067
     """Port of the learner's HTTP views (/metrics, /metrics.json), on web_host."""
+    item_features: bool = True
+    """Item-side features (``docs/items.md``): rates and popularity of the candidate across users."""
+    item_lag: float = 60.0
+    """Event-time seconds after which an item update (an impression at its request's time, a label at its own
+    time) becomes visible to every worker's item-side features (``docs/items.md``): the same rule in a replay
+    and live; live, a delta that reaches a worker later than that is counted (``item_deltas_late``)."""
+    item_half_life: float = 86400.0
+    """Half-life, event-time seconds, of the decayed per-item impressions and labels."""
+    item_max_keys: int = 200_000
+    """Item keys (items and item/context attribute values) each worker keeps; the least recently updated go first."""
+    item_prior_weight: float = 20.0
+    """Pseudo-impressions at the global rate in an item's smoothed rate."""
+    baseline: str = "item_rate"
+    """What the model named ``baseline`` (the tripwire's yardstick) is: ``item_rate`` (the smoothed rate of the
+    candidate item, as served in its vector) or ``position_ctr`` (the smoothed CTR of the slot position)."""
     model_seed: int = 42
     log_level: str = "info"
 
@@ -293,10 +308,24 @@ MAX_CLOCK_CONFIRMATIONS = 100
 """Held events are kept in one record per partition, and wait for that many more: keep both small."""
 
 
+BASELINES = ("item_rate", "position_ctr")
+"""The models ``baseline`` may be (``models/registry.py``)."""
+
+
 def _validate(settings: Settings) -> None:
     if not (0.0 < settings.negative_sample_rate <= 1.0):
         raise SettingsError(f"{_env_name('negative_sample_rate')}={settings.negative_sample_rate} is not valid: "
                             "expected a share in (0, 1]")
+    if settings.baseline not in BASELINES:
+        raise SettingsError(f"{_env_name('baseline')}={settings.baseline!r} is not valid: expected "
+                            f"{' or '.join(BASELINES)}")
+    for name in ("item_lag", "item_half_life", "item_prior_weight"):
+        value = getattr(settings, name)
+        if not (math.isfinite(value) and value >= (0.0 if name == "item_lag" else 1e-9)):
+            raise SettingsError(f"{_env_name(name)}={value} is not valid: expected a finite number "
+                                f"{'>= 0' if name == 'item_lag' else '> 0'}")
+    if settings.item_max_keys < 1:
+        raise SettingsError(f"{_env_name('item_max_keys')}={settings.item_max_keys} is not valid: expected >= 1")
     if settings.label not in LABEL_EVENTS:
         expected = " or ".join(LABEL_EVENTS)
         raise SettingsError(f"{_env_name('label')}={settings.label!r} is not valid: expected {expected}")

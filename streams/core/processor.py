@@ -14,7 +14,7 @@ event), score, emit ``scores`` and ``feature-log``; only then let the event upda
 >>> out = p.process_one(b'{"event_id":"e1","user_id":"u1","ts":5,"type":"request","request_id":"r1",'
 ...                     b'"candidates":["a","b"]}', Source("events", 0, 0), states)
 >>> [(o.topic, o.key) for o in out]
-[('scores', b'u1'), ('feature-log', b'u1')]
+[('scores', b'u1'), ('feature-log', b'u1'), ('item-deltas', b'r1')]
 >>> [(o.topic, o.key) for o in p.process_one(b"oops", Source("events", 0, 1), states)]
 [('dead-letter', None)]
 >>> p.counters.snapshot()
@@ -39,8 +39,15 @@ from models.scorer import Scorer
 from streams.core.counters import Counters
 from streams.core.deadletter import Source
 from streams.core.eventclock import ClockRule, PartitionClock, Release, Timed
+from streams.core.itemside import ItemSide
 from streams.core.labels import LabelJoin, LabelRule
-from streams.core.records import Output, dead_letter_output, example_output, feature_log_output, score_output
+from streams.core.records import (
+    Output,
+    dead_letter_output,
+    example_output,
+    feature_log_output,
+    score_output,
+)
 from streams.core.timings import StageTimings
 from streams.events import Event, InvalidEvent, Request, decode_event
 from streams.settings import Settings
@@ -137,10 +144,12 @@ class StateCache:
 
 class Processor:
     def __init__(self, settings: Settings, features: FeatureSet, scorer: Scorer,
-                 counters: Counters | None = None) -> None:
+                 counters: Counters | None = None, items: ItemSide | None = None) -> None:
         self.settings = settings
         self.features = features
         self.scorer = scorer
+        self.items = items
+        """The item side (``streams/core/itemside.py``): item features in, item deltas out; ``None``: off."""
         self.counters = counters or Counters()
         self.timings = StageTimings()
         """Seconds per event spent in each stage: ``decode``, ``label_join``, ``features``, ``score``,
@@ -156,7 +165,9 @@ class Processor:
 
     @classmethod
     def default(cls, settings: Settings) -> Processor:
-        return cls(settings, FeatureSet.default(settings.user_ttl), scorer_from_settings(settings))
+        items = ItemSide.from_settings(settings) if settings.item_features else None
+        features = FeatureSet.default(settings.user_ttl, extra=None if items is None else {"items": items.params()})
+        return cls(settings, features, scorer_from_settings(settings), items=items)
 
     @property
     def max_ts(self) -> dict[int, float]:
@@ -231,8 +242,15 @@ class Processor:
         self.timings.observe("label_join", time.perf_counter() - started)
         before = states.snapshot(event.user_id)
         try:
-            return closed + self._apply(event, item.raw, source, states)
-        except Exception as exc:  # a bug must cost one event, not the worker, and leave no trace in the state
+            outputs = self._apply(event, item.raw, source, states)
+            if self.items is not None:
+                # The event went through: its item deltas count here at once (by the visibility rule), as they
+                # will on every other worker that follows item-deltas (streams/core/itemside.py).
+                self.items.commit()
+            return closed + outputs
+        except Exception as exc:
+            if self.items is not None:
+                self.items.discard()  # a bug must cost one event, not the worker, and leave no trace in the state
             states.restore(event.user_id, before)
             log.exception("internal error on event %s at %s", event.event_id, source)
             return [*closed, self._dead_letter(item.raw, f"internal error: {type(exc).__name__}: {exc}", "internal",
@@ -267,7 +285,14 @@ class Processor:
         self.counters.inc(f"labels_{result.outcome}")
         if result.outcome in ("unknown_request", "unknown_item"):
             return [self._dead_letter(raw, result.reason, f"label_{result.outcome}", source)]
-        return [self._example(e) for e in result.examples]
+        outputs = [self._example(e) for e in result.examples]
+        if self.items is not None and result.outcome == "positive":
+            request_id = getattr(event, "request_id", None)
+            delta = self.items.label(event, states.pending.get(request_id) if request_id else None,
+                                     getattr(event, "item_id", None))
+            if delta is not None:
+                outputs.append(delta)
+        return outputs
 
     def close_due(self, partition: int, states: StateCache, watermark: float | None = None) -> list[Output]:
         """Close every request of ``partition`` whose window ended under the watermark (default: the
@@ -312,12 +337,16 @@ class Processor:
     def _score(self, request: Request, state: UserState, states: StateCache, partition: int) -> list[Output]:
         started = time.perf_counter()
         vectors = self.features.vectors(state, request)
+        # Item stats as of the request, from deltas only (the request's own impression comes after its score).
+        item_keys = None if self.items is None else self.items.extend(vectors, request)
         scoring = time.perf_counter()
         self.timings.observe("features", scoring - started)
         scored = self.scorer.score_one(request.user_id, vectors)
         self.timings.observe("score", time.perf_counter() - scoring)
         outputs = [score_output(request, scored),
                    feature_log_output(request, scored, vectors, self.scorer.versions, self.features.fingerprint)]
+        if self.items is not None and item_keys is not None:
+            outputs.append(self.items.impressions(request, item_keys))
         self.counters.inc("requests_scored")
         started = time.perf_counter()
         evicted = self.labels.add_request(state, states.pending, request, vectors=vectors, scores=scored.per_model,

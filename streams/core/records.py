@@ -29,9 +29,9 @@ if TYPE_CHECKING:  # type names only: settings imports this module for the topic
     from streams.events import Request
 
 __all__ = [
-    "COMPACTED", "DEAD_LETTER", "EVENTS", "EXAMPLES", "FEATURE_LOG", "METRICS", "MODEL_SNAPSHOTS", "OUTPUT_FILES",
-    "SCORES", "TOPIC_NAMES", "USER_KEYED", "Output", "dead_letter_output", "dead_letter_record", "example_output",
-    "example_record", "feature_log_output", "score_output",
+    "COMPACTED", "DEAD_LETTER", "EVENTS", "EXAMPLES", "FEATURE_LOG", "ITEM_DELTAS", "METRICS", "MODEL_SNAPSHOTS",
+    "OUTPUT_FILES", "SCORES", "TOPIC_NAMES", "USER_KEYED", "Output", "dead_letter_output", "dead_letter_record",
+    "example_output", "example_record", "feature_log_output", "score_output",
 ]
 
 EVENTS = "events"
@@ -41,8 +41,9 @@ EXAMPLES = "examples"
 MODEL_SNAPSHOTS = "model-snapshots"
 METRICS = "metrics"
 DEAD_LETTER = "dead-letter"
+ITEM_DELTAS = "item-deltas"
 
-TOPIC_NAMES = (EVENTS, SCORES, FEATURE_LOG, EXAMPLES, MODEL_SNAPSHOTS, METRICS, DEAD_LETTER)
+TOPIC_NAMES = (EVENTS, SCORES, FEATURE_LOG, EXAMPLES, MODEL_SNAPSHOTS, METRICS, DEAD_LETTER, ITEM_DELTAS)
 """Every logical topic (DESIGN.md, "Topics"), in the order commands list them."""
 USER_KEYED = frozenset({EVENTS, SCORES, FEATURE_LOG})
 """Topics keyed by user_id: they share the events topic's partition count, so a user's records stay together."""

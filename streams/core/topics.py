@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from streams.core.records import COMPACTED, MODEL_SNAPSHOTS, TOPIC_NAMES, USER_KEYED
+from streams.core.records import COMPACTED, ITEM_DELTAS, MODEL_SNAPSHOTS, TOPIC_NAMES, USER_KEYED
 from streams.settings import Settings
 
 
@@ -27,12 +27,19 @@ MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
 """Largest record of ``model-snapshots``: a model, or the learner's checkpoint (brokers default to ~1 MB)."""
 
 
+ITEM_RETENTION_HALF_LIVES = 14
+
+
 def spec_for(settings: Settings, logical: str) -> TopicSpec:
     # The others get one partition: one order, so the learner sees examples in a single, replayable order.
     partitions = settings.partitions if logical in USER_KEYED else 1
     config = {"cleanup.policy": "compact"} if logical in COMPACTED else {}
     if logical == MODEL_SNAPSHOTS:
         config["max.message.bytes"] = str(MAX_SNAPSHOT_BYTES)
+    if logical == ITEM_DELTAS:
+        # A restarted worker rebuilds its item table from what is kept: 14 half-lives leave every older delta
+        # with less than 1e-4 of its weight (docs/items.md).
+        config["retention.ms"] = str(int(ITEM_RETENTION_HALF_LIVES * settings.item_half_life * 1000))
     return TopicSpec(logical, settings.topic(logical), partitions, config)
 
 

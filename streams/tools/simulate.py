@@ -10,7 +10,15 @@ inputs the system can compute from the stream itself, as of just before the requ
 - ``affinity`` — the share of the user's earlier views that were of the candidate's ``category``
   (0 with no views); ``view`` and ``add_to_cart`` events carry the item's category in ``props``;
 - ``price_z``  — ``(ln(price) - price_mu) / price_sigma`` with the constants in ``truth["params"]``;
-- ``position`` — the candidate's 0-based index in ``candidates``.
+- ``position`` — the candidate's 0-based index in ``candidates``;
+- ``item_effect`` — the item's own appeal, drawn once per item from ``N(0, item_sigma)``: seen by no single user,
+  learnable only across users (item rates, learned item effects);
+- ``style_affinity`` — the share of the user's earlier views whose item had the candidate's hidden ``style``
+  (:data:`N_STYLES` of them, independent of the category). Users prefer a style and browse it more, so items of
+  a style co-occur in users' sequences: item-to-item affinity that only the sequences reveal (Prod2Vec-style).
+
+The last two are the items' side of the truth (``truth["params"]["item_effects"]``, ``["styles"]``), so its oracle
+measures what cross-user item signals can add. ``item_sigma=0`` and ``style_weight=0`` turn the items' side off.
 
 ``p = sigmoid(bias + sum(weight[f] * f))``; every candidate is clicked independently with probability
 ``p``, so a request can get several clicks (one ``click`` event per clicked item), each 3 s to 15 min
@@ -41,9 +49,15 @@ from models.metrics import exact_auc, mean_logloss
 
 Event = dict[str, Any]
 
-WEIGHTS = {"viewed": 1.0, "carted": 0.9, "affinity": 1.8, "price_z": -0.45, "position": -0.12}
-"""Weights of the ground-truth logistic model (see the module docstring)."""
-BIAS = -3.5
+WEIGHTS = {"viewed": 1.0, "carted": 0.9, "affinity": 1.8, "price_z": -0.45, "position": -0.12, "item_effect": 1.0,
+           "style_affinity": 1.0}
+"""Weights of the ground-truth logistic model (see the module docstring); ``style_weight`` replaces the last."""
+BIAS = -3.7
+ITEM_SIGMA = 0.7
+"""Standard deviation of the items' own effects on the log-odds of a click."""
+N_STYLES = 6
+STYLE_P = 0.6
+"""A fresh view in a preferred category is of the user's preferred style with this probability."""
 PRICE_MU = math.log(80.0)
 PRICE_SIGMA = 0.8
 
@@ -63,6 +77,8 @@ class _Item:
     item_id: str
     category: int
     price: float
+    effect: float = 0.0
+    style: int = 0
 
 
 @dataclass
@@ -75,6 +91,8 @@ class _User:
     viewed: set[str] = field(default_factory=set)
     carted: set[str] = field(default_factory=set)
     category_views: Counter[int] = field(default_factory=Counter)
+    style: int = 0
+    style_views: Counter[int] = field(default_factory=Counter)
 
 
 def sigmoid(z: float) -> float:
@@ -96,16 +114,21 @@ def _weighted_index(rng: random.Random, cum: list[float]) -> int:
 class _World:
     """Catalogue and users drawn from one RNG; tracks each user's history as the stream goes."""
 
-    def __init__(self, users: int, rng: random.Random) -> None:
+    def __init__(self, users: int, rng: random.Random, item_sigma: float = 0.0) -> None:
         self.rng = rng
         per_category = max(10, users // 8)
         base_prices = [rng.uniform(math.log(25.0), math.log(250.0)) for _ in range(N_CATEGORIES)]
         self.items: list[_Item] = []
         self.by_category: list[list[_Item]] = []
         self.category_cum: list[list[float]] = []
+        # Effects and styles come from an RNG of their own, so the catalogue's prices and the users are the same
+        # draws whatever item_sigma is.
+        item_rng = random.Random(rng.random())
         for c in range(N_CATEGORIES):
             items = [
-                _Item(f"i{len(self.items) + k}", c, round(math.exp(base_prices[c] + rng.gauss(0, 0.35)), 2))
+                _Item(f"i{len(self.items) + k}", c, round(math.exp(base_prices[c] + rng.gauss(0, 0.35)), 2),
+                      round(item_rng.gauss(0.0, item_sigma), 4) if item_sigma > 0 else 0.0,
+                      item_rng.randrange(N_STYLES))
                 for k in range(per_category)
             ]
             self.items.extend(items)
@@ -119,7 +142,8 @@ class _World:
             tastes = rng.sample(range(N_CATEGORIES), rng.randint(1, 3))
             weights = [rng.uniform(0.5, 2.0) for _ in tastes]
             device = DEVICES[_weighted_index(rng, [0.55, 0.9, 1.0])]
-            self.users.append(_User(f"u{u}", device, tastes, list(itertools.accumulate(weights))))
+            self.users.append(_User(f"u{u}", device, tastes, list(itertools.accumulate(weights)),
+                                    style=item_rng.randrange(N_STYLES)))
             activity.append(min(rng.paretovariate(1.2), 200.0))  # heavy-tailed, capped
         self.activity_cum = list(itertools.accumulate(activity))
 
@@ -136,6 +160,12 @@ class _World:
             return user.views[rng.randrange(len(user.views))]
         if rng.random() < TASTE_P:
             category = user.tastes[_weighted_index(rng, user.taste_cum)]
+            if rng.random() < STYLE_P:
+                for _ in range(8):  # a popular item of the user's style, if one comes up in a few draws
+                    item = self.popular_item(category)
+                    if item.style == user.style:
+                        return item
+                return item
         else:
             category = rng.randrange(N_CATEGORIES)
         return self.popular_item(category)
@@ -157,11 +187,12 @@ class _World:
 
 
 def features(user_views: int, viewed: bool, carted: bool, category_views: int, price: float,
-             position: int) -> dict[str, float]:
+             position: int, item_effect: float = 0.0, style_views: int = 0) -> dict[str, float]:
     """The ground-truth model's inputs for one candidate, from the user's history before the request.
 
-    >>> features(4, True, False, 1, 80.0, 2)
-    {'viewed': 1.0, 'carted': 0.0, 'affinity': 0.25, 'price_z': 0.0, 'position': 2.0}
+    >>> features(4, True, False, 1, 80.0, 2, 0.5, 2)  # doctest: +NORMALIZE_WHITESPACE
+    {'viewed': 1.0, 'carted': 0.0, 'affinity': 0.25, 'price_z': 0.0, 'position': 2.0, 'item_effect': 0.5,
+     'style_affinity': 0.5}
     """
     return {
         "viewed": float(viewed),
@@ -169,20 +200,23 @@ def features(user_views: int, viewed: bool, carted: bool, category_views: int, p
         "affinity": category_views / user_views if user_views else 0.0,
         "price_z": (math.log(price) - PRICE_MU) / PRICE_SIGMA,
         "position": float(position),
+        "item_effect": item_effect,
+        "style_affinity": style_views / user_views if user_views else 0.0,
     }
 
 
-def click_probability(x: dict[str, float]) -> float:
+def click_probability(x: dict[str, float], weights: dict[str, float] | None = None) -> float:
     """The true click probability of a candidate with inputs ``x`` (see :func:`features`).
 
-    >>> round(click_probability({"viewed": 0, "carted": 0, "affinity": 0, "price_z": 0, "position": 0}), 4)
-    0.0293
+    >>> round(click_probability(features(0, False, False, 0, 80.0, 0)), 4)
+    0.0241
     """
-    return sigmoid(BIAS + sum(w * x[name] for name, w in WEIGHTS.items()))
+    return sigmoid(BIAS + sum(w * x[name] for name, w in (weights or WEIGHTS).items()))
 
 
 def simulate(
-    users: int, events: int, seed: int, *, start_ts: float = 1_700_000_000.0
+    users: int, events: int, seed: int, *, start_ts: float = 1_700_000_000.0, item_sigma: float = ITEM_SIGMA,
+    style_weight: float = WEIGHTS["style_affinity"],
 ) -> tuple[list[Event], dict[str, Any]]:
     """Generate exactly ``events`` events for ``users`` users, in event-time order, and their truth.
 
@@ -194,7 +228,8 @@ def simulate(
     if users < 1 or events < 0:
         raise ValueError(f"need users >= 1 and events >= 0, got users={users}, events={events}")
     rng = random.Random(seed)
-    world = _World(users, rng)
+    world = _World(users, rng, item_sigma)
+    weights = {**WEIGHTS, "style_affinity": style_weight}
     prefix = f"sim{seed}"
     out: list[Event] = []
     pending: list[tuple[float, int, Event]] = []  # clicks not yet due: (ts, sequence, event)
@@ -229,8 +264,9 @@ def simulate(
             n_views = len(user.views)
             for position, item in enumerate(cands):
                 x = features(n_views, item.item_id in user.viewed, item.item_id in user.carted,
-                             user.category_views[item.category], item.price, position)
-                p = click_probability(x)
+                             user.category_views[item.category], item.price, position, item.effect,
+                             user.style_views[item.style])
+                p = click_probability(x, weights)
                 y = int(rng.random() < p)
                 probs.append(p)
                 labels.append(y)
@@ -250,6 +286,7 @@ def simulate(
             user.views.append(item)
             user.viewed.add(item.item_id)
             user.category_views[item.category] += 1
+            user.style_views[item.style] += 1
             emit({"event_id": "", "user_id": user.user_id, "ts": ts, "type": "view", "item_id": item.item_id,
                   "props": {"category": f"c{item.category}"}})
     while pending:
@@ -261,7 +298,9 @@ def simulate(
         "counts": dict(sorted(counts.items())),
         "params": {
             "users": users, "events": events, "seed": seed, "start_ts": start_ts,
-            "weights": dict(WEIGHTS), "bias": BIAS, "price_mu": PRICE_MU, "price_sigma": PRICE_SIGMA,
+            "weights": weights, "bias": BIAS, "item_sigma": item_sigma,
+            "item_effects": {i.item_id: i.effect for i in world.items},
+            "styles": {i.item_id: i.style for i in world.items}, "price_mu": PRICE_MU, "price_sigma": PRICE_SIGMA,
             "items": len(world.items), "categories": N_CATEGORIES,
             "candidates": [MIN_CANDIDATES, MAX_CANDIDATES],
             "click_delay_s": {"min": CLICK_DELAY_MIN_S, "mean_extra": CLICK_DELAY_MEAN_S,

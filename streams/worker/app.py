@@ -21,6 +21,7 @@ from streams.worker import _faust
 from streams.worker.batch import register_score_agent
 from streams.worker.context import StreamApp
 from streams.worker.feeds import register_metrics_feed, register_snapshot_feed
+from streams.worker.items import register_item_feed
 from streams.worker.membership import record_member
 from streams.worker.views import register_views
 
@@ -92,6 +93,7 @@ def create_app(settings: Settings, processor: Processor | None = None) -> Stream
     register_score_agent(stream_app)
     register_snapshot_feed(app, settings, processor.scorer, processor.counters)
     register_metrics_feed(app, settings, stream_app.reports, processor.counters)
+    register_item_feed(app, settings, processor)
     register_views(stream_app)
     return stream_app
 

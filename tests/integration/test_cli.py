@@ -109,12 +109,12 @@ def test_broker_start_topics_create_and_stop(tmp_path: Path) -> None:
 
         again = streamscore("topics", "create", settings=settings)
         assert again.returncode == 0, again.stdout + again.stderr
-        assert [line.split()[3] for line in again.stdout.strip().splitlines()] == ["exists"] * 7
+        assert [line.split()[3] for line in again.stdout.strip().splitlines()] == ["exists"] * len(TOPIC_NAMES)
 
         configs, partitions = asyncio.run(_describe(bootstrap))
         assert configs.get("cleanup.policy") == "compact"
         assert partitions == {"events": 3, "scores": 3, "feature-log": 3, "examples": 1, "model-snapshots": 1,
-                              "metrics": 1, "dead-letter": 1}
+                              "metrics": 1, "dead-letter": 1, "item-deltas": 1}
 
         listed = streamscore("topics", "list", settings=settings)
         assert listed.returncode == 0

@@ -14,6 +14,7 @@ from features.base import Feature, UserFeature, Vector
 from features.builtin import (
     DAY,
     HOUR,
+    MAX_SLOT,
     MAX_TYPES,
     WEEK,
     Activity,
@@ -220,16 +221,21 @@ def test_candidate_attributes() -> None:
         "cand_category=shoes": 1.0,
         "cand_log_price": math.log(100.0),
         "cand_position": 0.0,
+        "slot=0": 1.0,
     }
     assert f.values(None, r, Candidate("b", {"price": 1.0}), 3) == {
-        "cand_price": 1.0, "cand_log_price": 0.0, "cand_position": 3.0,
+        "cand_price": 1.0, "cand_log_price": 0.0, "cand_position": 3.0, "slot=3": 1.0,
     }
     # no log of a price <= 0 or of a string price; no attributes: the position alone
-    assert f.values(None, r, Candidate("c", {"price": 0.0}), 1) == {"cand_price": 0.0, "cand_position": 1.0}
-    assert f.values(None, r, Candidate("d", {"price": -3.0}), 1) == {"cand_price": -3.0, "cand_position": 1.0}
+    assert f.values(None, r, Candidate("c", {"price": 0.0}), 1) == {"cand_price": 0.0, "cand_position": 1.0,
+                                                                    "slot=1": 1.0}
+    assert f.values(None, r, Candidate("d", {"price": -3.0}), 1) == {"cand_price": -3.0, "cand_position": 1.0,
+                                                                     "slot=1": 1.0}
     assert f.values(None, r, Candidate("e", {"price": "cheap"}), 2) == {"cand_price=cheap": 1.0,
-                                                                         "cand_position": 2.0}
-    assert f.values(None, r, Candidate("f"), 4) == {"cand_position": 4.0}
+                                                                         "cand_position": 2.0, "slot=2": 1.0}
+    assert f.values(None, r, Candidate("f"), 4) == {"cand_position": 4.0, "slot=4": 1.0}
+    # the one-hot of the position stops at MAX_SLOT: one weight for every later slot
+    assert f.values(None, r, Candidate("g"), 99) == {"cand_position": 99.0, f"slot={MAX_SLOT}": 1.0}
 
 
 # ---------------------------------------------------------------------------------------- ItemInteractions
@@ -324,9 +330,9 @@ def test_default_features_full_vector() -> None:
     }
     a, b = fs.vectors(state, r)
     assert a == {**user, "cand_price": 1.0, "cand_category=shoes": 1.0, "cand_log_price": 0.0,
-                 "cand_position": 0.0, "item_seen": 1.0, "item_count": 1.0,
-                 "item_log_secs_since": math.log(3601.0), "affinity_category": 1.0}
-    assert b == {**user, "cand_position": 1.0, "item_seen": 0.0}
+                 "cand_position": 0.0, "slot=0": 1.0, "item_seen": 1.0, "item_count": 1.0,
+                 "item_log_secs_since": math.log(3601.0), "affinity_category": 1.0, "xid_3651": 1.0}
+    assert b == {**user, "cand_position": 1.0, "slot=1": 1.0, "item_seen": 0.0, "xid_4089": 1.0}
 
 
 # --------------------------------------------------------------------------------------------- FeatureSet
@@ -431,8 +437,9 @@ def test_describe() -> None:
         "schema": fs.fingerprint,
         "features": {"activity_events": 1.0, "activity_log_secs_since_last": math.log(61.0)},
         "items": {
-            "a": {"item_seen": 1.0, "item_count": 1.0, "item_log_secs_since": math.log(61.0), "cand_position": 0.0},
-            "b": {"item_seen": 0.0, "cand_position": 1.0},
+            "a": {"item_seen": 1.0, "item_count": 1.0, "item_log_secs_since": math.log(61.0), "cand_position": 0.0,
+                  "slot=0": 1.0},
+            "b": {"item_seen": 0.0, "cand_position": 1.0, "slot=1": 1.0},
         },
     }
     assert fs.describe(state, 160.0)["items"] == {}

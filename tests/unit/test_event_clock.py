@@ -334,8 +334,11 @@ class FakeWorker:
 
     def __init__(self, settings: Settings, store: dict[str, Any] | None = None) -> None:
         self.processor = Processor.default(settings)
-        self.store = store if store is not None else {"states": {}, "pending": {}, "clock": None}
+        self.store = store if store is not None else {"states": {}, "pending": {}, "clock": None, "item-deltas": []}
         self.processor.restore_clock(0, self.store["clock"])
+        for blob in self.store["item-deltas"]:  # the item table, rebuilt from the topic (streams/worker/items.py)
+            assert self.processor.items is not None
+            self.processor.items.apply(blob)
         for user_id, blob in self.store["states"].items():  # as index_pending_requests does
             state = decode_state(blob)
             if PENDING in state:
@@ -345,7 +348,9 @@ class FakeWorker:
     def batch(self, raws: list[tuple[int, bytes]], crash_before_clock: bool = False) -> None:
         states = StateCache(self.store["states"].get, self.store["pending"].get)
         for offset, raw in raws:
-            self.outputs.extend(self.processor.process_one(raw, Source("events", 0, offset), states))
+            produced = self.processor.process_one(raw, Source("events", 0, offset), states)
+            self.outputs.extend(produced)
+            self.store["item-deltas"].extend(o.value for o in produced if o.topic == "item-deltas")  # sent first
         for request_id, entry in states.pending.dirty():
             if entry is None:
                 self.store["pending"].pop(request_id, None)

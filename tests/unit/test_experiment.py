@@ -49,7 +49,8 @@ def test_scorer_has_a_fresh_model_for_every_listed_name():
         ("A:prod:half", "arm 'A': the share 'half' is not a number"),
         ("A:prod:0,B:baseline:1", "arm 'A': the share must be a number > 0, got '0'"),
         ("A:prod:nan", "the share must be a number > 0"),
-        ("A:gbm:1", "arm 'A' serves unknown model 'gbm'; declared: baseline, inverted, prod"),
+        ("A:gbm:1",
+         "arm 'A' serves unknown model 'gbm'; declared: baseline, inverted, item_rate, position_ctr, prod, prod_lr"),
         ("A:prod:0.5,B:prod:0.4", "arm shares must sum to 1, got 0.9 (A=0.5, B=0.4)"),
         ("A:prod:0.5,A:prod:0.5", "arm names must be unique, repeated: ['A']"),
     ],
@@ -72,7 +73,7 @@ def test_an_arm_may_only_serve_a_model_that_scores_every_request():
 @pytest.mark.parametrize(
     ("models", "problem"),
     [
-        ("prod,gbm", "unknown model 'gbm'; declared: baseline, inverted, prod"),
+        ("prod,gbm", "unknown model 'gbm'; declared: baseline, inverted, item_rate, position_ctr, prod, prod_lr"),
         ("prod,,baseline", "an empty model name"),
         (" ", "expected at least one model name"),
         ("prod,prod", "models listed more than once: ['prod']"),

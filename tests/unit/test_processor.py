@@ -58,19 +58,20 @@ def test_request_gives_one_score_record_and_one_feature_log_record() -> None:
     assert p.process_one(view("e1", "u1", 100.0, "b"), src(0), states) == []
     out = p.process_one(request("e2", "u1", 160.0, ["c", {"item_id": "b", "price": 1.0}, "a"],
                                 context={"device": "tv"}), src(1), states)
-    assert [(o.topic, o.key) for o in out] == [("scores", b"u1"), ("feature-log", b"u1")]
-    scores, flog = (orjson.loads(o.value) for o in out)
+    # and the request's impressions for the item table, keyed by request (docs/items.md)
+    assert [(o.topic, o.key) for o in out] == [("scores", b"u1"), ("feature-log", b"u1"), ("item-deltas", b"r1")]
+    scores, flog = (orjson.loads(o.value) for o in out[:2])
     assert scores == {
         "request_id": "r1", "user_id": "u1", "ts": 160.0,
-        "scores": [{"item_id": "c", "score": 0.5}, {"item_id": "b", "score": 0.5}, {"item_id": "a", "score": 0.5}],
-        "arm": "A", "model": "prod", "model_version": 0,  # an untrained model: 0.5 for everything
+        "scores": [{"item_id": "c", "score": 0.01}, {"item_id": "b", "score": 0.01}, {"item_id": "a", "score": 0.01}],
+        "arm": "A", "model": "prod", "model_version": 0,  # untrained: the item rate, here the global prior of 1 %
     }
     assert sorted(flog) == ["arm", "features", "model_versions", "request_id", "schema", "scores", "ts", "user_id"]
     assert flog["request_id"] == "r1" and flog["user_id"] == "u1" and flog["ts"] == 160.0 and flog["arm"] == "A"
-    # Every model scores (shadow): the untrained baseline answers its prior, 0.1.
-    assert flog["scores"] == {"prod": [0.5, 0.5, 0.5], "baseline": [0.1, 0.1, 0.1]}
+    # Every model scores (shadow): the baseline is the item rate, here the global prior too.
+    assert flog["scores"] == {"prod": [0.01, 0.01, 0.01], "baseline": [0.01, 0.01, 0.01]}
     assert flog["model_versions"] == {"prod": 0, "baseline": 0}
-    assert flog["schema"] == FeatureSet.default(SETTINGS.user_ttl).fingerprint
+    assert flog["schema"] == p.features.fingerprint != FeatureSet.default(SETTINGS.user_ttl).fingerprint
     assert [f["item_id"] for f in flog["features"]] == ["c", "b", "a"]
     xc, xb, xa = (f["x"] for f in flog["features"])
     # as of just before the request: one view, of b, 60 s earlier
@@ -388,7 +389,11 @@ def test_worker_batches_give_the_replay_outputs(stream: list[dict[str, Any]]) ->
     for start in range(0, len(stream), 37):
         states = StateCache(store.get, pending.get)
         for offset in range(start, min(start + 37, len(stream))):
-            outputs.extend(p.process_one(orjson.dumps(stream[offset]), Source("replay", -1, offset), states))
+            produced = p.process_one(orjson.dumps(stream[offset]), Source("replay", -1, offset), states)
+            for out in produced:  # every worker follows item-deltas into its item table (streams/worker/items.py)
+                if out.topic == "item-deltas" and p.items is not None:
+                    p.items.apply(out.value)
+            outputs.extend(produced)
         for request_id, entry in states.pending.dirty():  # as the worker writes its pending table
             if entry is None:
                 pending.pop(request_id, None)

@@ -74,6 +74,12 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("learner_web_port", "7000", 7000),
     ("learner_max_seen", "5000", 5000),
     ("negative_sample_rate", "0.25", 0.25),
+    ("item_features", "false", False),
+    ("item_lag", "30", 30.0),
+    ("item_half_life", "3600", 3600.0),
+    ("item_max_keys", "1000", 1000),
+    ("item_prior_weight", "5", 5.0),
+    ("baseline", "position_ctr", "position_ctr"),
     ("model_seed", "7", 7),
     ("log_level", "debug", "debug"),
 ]
@@ -167,7 +173,7 @@ def test_topic_names_follow_the_prefix() -> None:
     s = load_settings({"STREAMSCORE_TOPIC_PREFIX": "t1."})
     assert [s.topic(t) for t in TOPIC_NAMES] == [
         "t1.events", "t1.scores", "t1.feature-log", "t1.examples", "t1.model-snapshots", "t1.metrics",
-        "t1.dead-letter"]
+        "t1.dead-letter", "t1.item-deltas"]
     assert [Settings().topic(t) for t in TOPIC_NAMES] == list(TOPIC_NAMES)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import statistics
 from collections import Counter
 from typing import Any
 
@@ -104,6 +105,8 @@ def test_truth_can_be_recomputed_from_the_stream_alone(run: tuple[list[dict[str,
     viewed: set[tuple[str, str]] = set()
     carted: set[tuple[str, str]] = set()
     category_views: Counter[tuple[str, str]] = Counter()
+    style_views: Counter[tuple[str, int]] = Counter()
+    effects, styles = params["item_effects"], params["styles"]
     pairs: dict[tuple[str, str], float] = {}
     clicked: set[tuple[str, str]] = set()
     for e in events:
@@ -116,10 +119,12 @@ def test_truth_can_be_recomputed_from_the_stream_alone(run: tuple[list[dict[str,
                     "affinity": category_views[(user, c["category"])] / views[user] if views[user] else 0.0,
                     "price_z": (math.log(c["price"]) - params["price_mu"]) / params["price_sigma"],
                     "position": float(position),
+                    "item_effect": effects[c["item_id"]],
+                    "style_affinity": style_views[(user, styles[c["item_id"]])] / views[user] if views[user] else 0.0,
                 }
                 seen = ((user, c["item_id"]) in viewed, (user, c["item_id"]) in carted)
                 assert x == features(views[user], *seen, category_views[(user, c["category"])], c["price"],
-                                     position)
+                                     position, effects[c["item_id"]], style_views[(user, styles[c["item_id"]])])
                 z = params["bias"] + sum(w * x[name] for name, w in params["weights"].items())
                 pairs[(e["request_id"], c["item_id"])] = 1 / (1 + math.exp(-z))
         elif e["type"] == "click":
@@ -128,6 +133,7 @@ def test_truth_can_be_recomputed_from_the_stream_alone(run: tuple[list[dict[str,
             views[user] += 1
             viewed.add((user, e["item_id"]))
             category_views[(user, e["props"]["category"])] += 1
+            style_views[(user, styles[e["item_id"]])] += 1
         elif e["type"] == "add_to_cart":
             carted.add((user, e["item_id"]))
     probs = list(pairs.values())
@@ -137,6 +143,17 @@ def test_truth_can_be_recomputed_from_the_stream_alone(run: tuple[list[dict[str,
     # Not bit-exact: a different sigmoid formula rounds differently, which can split or merge near-ties.
     assert exact_auc(probs, labels) == pytest.approx(truth["oracle"]["auc"], abs=1e-6)
     assert mean_logloss(probs, labels) == pytest.approx(truth["oracle"]["logloss"], abs=1e-9)
+
+
+def test_the_items_side_is_in_the_truth_and_can_be_turned_off() -> None:
+    """Item effects and styles raise what the oracle can reach; without them the oracle knows less."""
+    _, with_items = simulate(users=300, events=8_000, seed=4)
+    _, without = simulate(users=300, events=8_000, seed=4, item_sigma=0.0, style_weight=0.0)
+    effects = list(with_items["params"]["item_effects"].values())
+    assert len(effects) == with_items["params"]["items"] and 0.4 < statistics.pstdev(effects) < 1.0
+    assert set(without["params"]["item_effects"].values()) == {0.0}
+    assert without["params"]["weights"]["style_affinity"] == 0.0
+    assert with_items["oracle"]["auc"] > without["oracle"]["auc"] + 0.01
 
 
 def test_oracle_is_learnable_on_a_smaller_run() -> None:

@@ -25,6 +25,8 @@ def test_partitions_and_configs() -> None:
         "model-snapshots": TopicSpec("model-snapshots", "model-snapshots", 1, SNAPSHOT_CONFIG),
         "metrics": TopicSpec("metrics", "metrics", 1, {}),
         "dead-letter": TopicSpec("dead-letter", "dead-letter", 1, {}),
+        # One partition (one order for every follower); kept 14 half-lives of the item table's decay.
+        "item-deltas": TopicSpec("item-deltas", "item-deltas", 1, {"retention.ms": str(14 * 86400 * 1000)}),
     }
 
 
@@ -32,7 +34,7 @@ def test_user_keyed_topics_follow_the_partition_setting() -> None:
     for n in (1, 2, 17):
         by_name = {s.logical: s.partitions for s in topic_specs(Settings(partitions=n))}
         assert by_name == {"events": n, "scores": n, "feature-log": n, "examples": 1, "model-snapshots": 1,
-                           "metrics": 1, "dead-letter": 1}
+                           "metrics": 1, "dead-letter": 1, "item-deltas": 1}
 
 
 def test_names_follow_prefix_and_overrides() -> None:
@@ -41,7 +43,7 @@ def test_names_follow_prefix_and_overrides() -> None:
     assert [(s.logical, s.name, s.partitions) for s in topic_specs(settings)] == [
         ("events", "demo.events", 3), ("scores", "demo.scores", 3), ("feature-log", "demo.feature-log", 3),
         ("examples", "demo.examples", 1), ("model-snapshots", "demo.model-snapshots", 1),
-        ("metrics", "demo.metrics", 1), ("dead-letter", "dlq", 1),
+        ("metrics", "demo.metrics", 1), ("dead-letter", "dlq", 1), ("item-deltas", "demo.item-deltas", 1),
     ]
     assert spec_for(settings, "model-snapshots") == TopicSpec(
         "model-snapshots", "demo.model-snapshots", 1, SNAPSHOT_CONFIG)
