@@ -1,9 +1,9 @@
 """The learning loop, live: a worker and a learner process on the real broker, fed a learnable stream.
 
 Events with clicks go in; examples, signed snapshots and metrics come out; the worker hot-swaps to the new
-model versions while it scores; prod ends above 0.5 and above the baseline. An A/A experiment comes out not
-flagged; an A/B experiment serving a deliberately broken model on arm B is flagged by the tripwire and by
-the comparison.
+model versions while it scores; prod ends above 0.5 and above the baseline. An A/A experiment's arms agree;
+an A/B experiment serving a deliberately broken model on arm B is flagged by the tripwire and by the
+comparison.
 """
 
 from __future__ import annotations
@@ -119,8 +119,12 @@ async def test_prod_learns_live_and_the_a_a_experiment_is_not_flagged(
                                                                                                  baseline_recent)
         assert report["models"]["prod"]["recent"]["logloss"] < report["models"]["baseline"]["recent"]["logloss"]
         assert report["tripwire"]["alert"] is False, report["tripwire"]
+        # Two arms serving the same model agree. Not "the screen does not fire": on one fixed split of 300 users
+        # that is a draw with a 5-10 % false-alarm rate (tests/unit/test_significance.py measures it over 60
+        # splits), and here the arms' users differ in click rate; a broken arm is off by far more (below: > 0.5).
         [comparison] = report["comparisons"]
-        assert comparison["significant"] is False, comparison
+        assert abs(comparison["logloss"]["estimate"]) < 0.1, comparison
+        assert comparison["logloss"]["low"] < 0.1 and comparison["logloss"]["high"] > -0.1, comparison
         assert report["snapshots"]["prod"] >= 10
 
         # Signed snapshots on the topic; the worker swapped to them while scoring.
