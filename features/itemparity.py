@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -32,25 +31,12 @@ import orjson
 from features.base import Vector
 from features.itemside import ItemSignals, is_item_side
 from features.itemstats import ALL
+from features.parity import Mismatch
 from streams.core.labels import LabelRule
 from streams.events import InvalidEvent, Request, decode_event
 from streams.settings import Settings
 
-__all__ = ["ItemMismatch", "item_mismatches", "item_point_in_time"]
-
-
-@dataclass(frozen=True)
-class ItemMismatch:
-    request_id: str
-    item_id: str
-    logged: Vector
-    point_in_time: Vector
-
-    def __str__(self) -> str:
-        keys = sorted(set(self.logged) | set(self.point_in_time))
-        diff = {k: (self.logged.get(k), self.point_in_time.get(k)) for k in keys
-                if self.logged.get(k) != self.point_in_time.get(k)}
-        return f"request {self.request_id} item {self.item_id}: (logged, point-in-time) differ on {diff}"
+__all__ = ["item_mismatches", "item_point_in_time"]
 
 
 class _Sums:
@@ -119,7 +105,7 @@ def _close(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
 
 
 def item_mismatches(events: Sequence[dict[str, Any] | bytes], feature_log: Iterable[dict[str, Any]],
-                    settings: Settings) -> list[ItemMismatch]:
+                    settings: Settings) -> list[Mismatch]:
     """Every (request, candidate) whose logged item-side features differ from the recomputed ones."""
     expected = item_point_in_time(events, settings)
     mismatches = []
@@ -129,5 +115,5 @@ def item_mismatches(events: Sequence[dict[str, Any] | bytes], feature_log: Itera
             x = {k: v for k, v in logged["x"].items() if is_item_side(k)}
             again = rebuilt[i] if i < len(rebuilt) else {}
             if not _close(x, again):
-                mismatches.append(ItemMismatch(record["request_id"], logged["item_id"], x, again))
+                mismatches.append(Mismatch(record["request_id"], logged["item_id"], x, again))
     return mismatches

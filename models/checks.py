@@ -114,15 +114,15 @@ def check_sample_weight(name: str) -> None:
     # Any: River's abstract learn_one has no weight parameter, every registry model's has.
     plain: Any = build(name)
     weighted: Any = build(name)
-    doubled: Any = build(name)
+    reweighted: Any = build(name)
     for x, y in data:
         plain.learn_one(dict(x), y)
         weighted.learn_one(dict(x), y, w=1.0)
-        doubled.learn_one(dict(x), y, w=0.5 if y else 2.0)
+        reweighted.learn_one(dict(x), y, w=0.5 if y else 2.0)
     probes = [x for x, _ in data[:100]] + list(_ODD_VECTORS)
     assert [_p(weighted, x) for x in probes] == [_p(plain, x) for x in probes], f"{name}: w=1 learns differently"
     for x in probes:
-        p = _p(doubled, x)
+        p = _p(reweighted, x)
         assert math.isfinite(p) and 0.0 <= p <= 1.0, f"{name}: score {p!r} after weighted learning, for {x}"
 
 

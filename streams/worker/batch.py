@@ -81,9 +81,11 @@ async def process_batch(sa: StreamApp, events: Sequence[EventT]) -> int:
             states = StateCache(sa.user_state.get, sa.pending.get)
             for event in group:
                 message = event.message
-                records = await _skipped_records(sa, message)  # usually none: see streams/core/gaps.py
-                records.append((message.value or b"", Source(message.topic, message.partition, message.offset,
-                                                             message.key or b"", broker_time(message))))
+                records: Sequence[tuple[bytes, Source]] = ((message.value or b"", Source(
+                    message.topic, message.partition, message.offset, message.key or b"", broker_time(message))),)
+                skipped = _skipped(sa, message)  # almost always empty: see streams/core/gaps.py
+                if skipped:
+                    records = [*await _read_skipped(sa, message, skipped), *records]
                 for raw, source in records:
                     for out in sa.processor.process_one(raw, source, states):
                         deliveries.append(await send(out.topic, out.key, out.value))
@@ -156,19 +158,22 @@ async def _expect_earliest(sa: StreamApp, topic: str, partition: int) -> None:
         sa.first_offsets[partition] = earliest
 
 
-async def _skipped_records(sa: StreamApp, message: Any) -> list[tuple[bytes, Source]]:
-    """The records the consumer skipped before ``message``, read again (``streams/core/gaps.py``).
+def _skipped(sa: StreamApp, message: Any) -> range:
+    """The offsets the consumer skipped before ``message`` (``streams/core/gaps.py``)."""
+    partition = message.partition
+    expected = sa.processor.next_offset(partition)
+    if expected is None:
+        expected = sa.first_offsets.pop(partition, None)
+    return skipped_offsets(expected, message.offset)
+
+
+async def _read_skipped(sa: StreamApp, message: Any, skipped: range) -> list[tuple[bytes, Source]]:
+    """The records at the ``skipped`` offsets before ``message``, read again.
 
     Raises when they cannot be read: the worker stops rather than go on without them, and its restart (or the
     worker that takes the partition) finds the same gap and reads them.
     """
     partition = message.partition
-    expected = sa.processor.next_offset(partition)
-    if expected is None:
-        expected = sa.first_offsets.pop(partition, None)
-    skipped = skipped_offsets(expected, message.offset)
-    if not skipped:
-        return []
     log.warning("partition %s: offsets %s to %s never came from the consumer; reading them again", partition,
                 skipped.start, skipped.stop - 1)
     counters = sa.processor.counters
