@@ -47,8 +47,7 @@ class Context:
         The worker's own defaults for batching; only the log level is lowered, so logging costs nothing.
         """
         defaults = Settings()
-        values: dict[str, Any] = dict(partitions=4, batch_size=defaults.batch_size,
-                                      batch_within=defaults.batch_within, log_level="warning")
+        values: dict[str, Any] = dict(partitions=4, batch_size=defaults.batch_size, log_level="warning")
         values.update(overrides)
         first = make_settings(self.broker, self.dir(stem) / "w0", **values)
         others = [dataclasses.replace(first, data_dir=first.data_dir.parent / f"w{i}", web_port=free_port())

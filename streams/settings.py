@@ -55,9 +55,8 @@ class Settings:
     web_port: int = 6066
     web_enabled: bool = True
     batch_size: int = 500
-    """Events a worker takes from the stream at once; state is read and written once per user per batch."""
-    batch_within: float = 0.05
-    """Seconds a worker waits to fill a batch before it processes what it has."""
+    """Most events a worker processes between two checkpoints (a changed user's state is written once per
+    checkpoint). It waits for none: what a fetch brought is processed at once, in batches of at most this."""
     session_timeout: float = 10.0
     """Consumer-group session timeout in seconds (Kafka and noida-db reject values under 6)."""
     release_dead_member: bool = True

@@ -70,7 +70,6 @@ def make_settings(broker: BrokerUnderTest, data_dir: Path, **overrides: Any) -> 
         data_dir=data_dir,
         partitions=2,
         web_port=free_port(),
-        batch_within=0.02,
         log_level="info",
         # The scenarios compare a live run on several partitions with a replay, exactly: that holds for per-user
         # features (DESIGN.md), not for the cross-user item side, whose live values depend on how partitions

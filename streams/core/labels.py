@@ -21,7 +21,7 @@ A waiting request (its vectors are several KB) is kept in a store of its own, by
 of its waiting and recently closed request ids (``_pending``, ``_closed``), so that per-user state stays small.
 
 >>> from streams.events import Request, Candidate, Click
->>> from streams.core.processor import PendingCache
+>>> from streams.core.statecache import PendingCache
 >>> join, state, pending = LabelJoin(window=60.0, max_pending=8), {}, PendingCache(lambda rid: None)
 >>> req = Request("e1", "u", 100.0, "request", request_id="r1", candidates=(Candidate("a"), Candidate("b")))
 >>> join.add_request(state, pending, req, vectors=[{"f": 1.0}, {"f": 2.0}], scores={"prod": [0.6, 0.4]},

@@ -10,6 +10,7 @@ event), score, emit ``scores`` and ``feature-log``; only then let the event upda
 
 >>> from streams.settings import Settings
 >>> p = Processor.default(Settings())
+>>> from streams.core.statecache import StateCache
 >>> states = StateCache(lambda user_id: None)
 >>> out = p.process_one(b'{"event_id":"e1","user_id":"u1","ts":5,"type":"request","request_id":"r1",'
 ...                     b'"candidates":["a","b"]}', Source("events", 0, 0), states)
@@ -27,13 +28,9 @@ import heapq
 import logging
 import math
 import time
-from collections.abc import Callable
-from typing import Any
-
-import orjson
 
 from features.featureset import FeatureSet
-from features.state import UserState, decode_state, encode_state
+from features.state import UserState
 from models.experiment import scorer_from_settings
 from models.scorer import Scorer
 from streams.core.counters import Counters
@@ -48,98 +45,12 @@ from streams.core.records import (
     feature_log_output,
     score_output,
 )
+from streams.core.statecache import StateCache
 from streams.core.timings import StageTimings
 from streams.events import Event, InvalidEvent, Request, decode_event
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class PendingCache:
-    """Requests waiting for labels, by request id, for one batch: read once, written (or deleted) once.
-
-    Entries are never changed in place, only replaced with :meth:`put`, so an event's changes can be rolled
-    back (:meth:`begin`, :meth:`rollback`) by putting the previous objects back.
-    """
-
-    def __init__(self, load: Callable[[str], bytes | None]) -> None:
-        self._load = load
-        self._values: dict[str, dict[str, Any] | None] = {}
-        self._dirty: set[str] = set()
-        self._journal: dict[str, tuple[bool, dict[str, Any] | None]] | None = None
-
-    def get(self, request_id: str) -> dict[str, Any] | None:
-        if request_id not in self._values:
-            blob = self._load(request_id)
-            self._values[request_id] = orjson.loads(blob) if blob else None
-        return self._values[request_id]
-
-    def put(self, request_id: str, entry: dict[str, Any] | None) -> None:
-        """Store ``entry`` (a new object, not a changed one), or delete with ``None``."""
-        if self._journal is not None and request_id not in self._journal:
-            self._journal[request_id] = (request_id in self._dirty, self.get(request_id))
-        self._values[request_id] = entry
-        self._dirty.add(request_id)
-
-    def begin(self) -> None:
-        self._journal = {}
-
-    def rollback(self) -> None:
-        for request_id, (was_dirty, value) in (self._journal or {}).items():
-            self._values[request_id] = value
-            if not was_dirty:
-                self._dirty.discard(request_id)
-        self._journal = None
-
-    def dirty(self) -> list[tuple[str, bytes | None]]:
-        """(request_id, encoded entry, or ``None`` to delete) of every changed request, in a stable order."""
-        return [(rid, None if self._values[rid] is None else orjson.dumps(self._values[rid]))
-                for rid in sorted(self._dirty)]
-
-
-class StateCache:
-    """User states of one batch: each read from the store once, written back once if it changed; and the
-    batch's :class:`PendingCache` (``load_pending`` reads a waiting request's stored bytes).
-
-    ``load`` returns the stored bytes of a user (or ``None``); :meth:`dirty` gives what to write back.
-    """
-
-    def __init__(self, load: Callable[[str], bytes | None],
-                 load_pending: Callable[[str], bytes | None] | None = None) -> None:
-        self._load = load
-        self._states: dict[str, UserState] = {}
-        self._loaded: dict[str, bytes | None] = {}
-        self._dirty: set[str] = set()
-        self.pending = PendingCache(load_pending or (lambda request_id: None))
-
-    def get(self, user_id: str) -> UserState:
-        state = self._states.get(user_id)
-        if state is None:
-            blob = self._loaded[user_id] = self._load(user_id)
-            state = self._states[user_id] = decode_state(blob)
-        return state
-
-    def snapshot(self, user_id: str) -> bytes | None:
-        """The user's state before an event, to :meth:`restore` if the event fails (pending requests too).
-
-        A state not changed since it was loaded is its stored bytes: encoding it again (~30 µs) would give
-        the same bytes, so only a state an earlier event of the batch changed is encoded.
-        """
-        self.pending.begin()
-        state = self.get(user_id)
-        return encode_state(state) if user_id in self._dirty else self._loaded[user_id]
-
-    def restore(self, user_id: str, snapshot: bytes | None) -> None:
-        """Put back a :meth:`snapshot`, undoing whatever a failed event did to the user's state."""
-        self._states[user_id] = decode_state(snapshot)
-        self.pending.rollback()
-
-    def mark_dirty(self, user_id: str) -> None:
-        self._dirty.add(user_id)
-
-    def dirty(self) -> list[tuple[str, bytes]]:
-        """(user_id, encoded state) of every changed user, in a stable order."""
-        return [(user_id, encode_state(self._states[user_id])) for user_id in sorted(self._dirty)]
 
 
 class Processor:

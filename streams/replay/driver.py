@@ -26,9 +26,10 @@ import orjson
 
 from models.learner import learner_from_settings
 from streams.core.deadletter import Source
-from streams.core.processor import Processor, StateCache
+from streams.core.processor import Processor
 from streams.core.records import EXAMPLES, Output
 from streams.core.snapshots import SnapshotFeed
+from streams.core.statecache import StateCache
 from streams.settings import Settings
 
 
@@ -46,11 +47,12 @@ class ReplayDriver:
         self.processor = processor or Processor.default(settings)
         self.source = source
         self.batch_size = batch_size
-        """Events per batch, as a worker takes them: a user's state is decoded and encoded once per batch
-        (outputs do not depend on it; only the speed does)."""
+        """Events per checkpoint, as a worker takes them: a changed user's state is encoded and written once per
+        checkpoint (outputs do not depend on it; only the speed does)."""
         self._states: dict[str, bytes] = {}
         self._pending: dict[str, bytes] = {}
-        self._batch: StateCache | None = None
+        self._cache = StateCache(self._states.get, self._pending.get)
+        """The decoded states, kept across checkpoints as a worker keeps them (``streams/core/statecache.py``)."""
         self._in_batch = 0
         self.outputs: dict[str, list[Output]] = defaultdict(list)
         self.position = 0
@@ -83,29 +85,24 @@ class ReplayDriver:
         """
         raw = event if isinstance(event, bytes) else orjson.dumps(event)
         source = Source(self.source, partition, self.position if offset is None else offset, key, timestamp)
-        self._emit(self.processor.process_one(raw, source, self._open()))
+        self._emit(self.processor.process_one(raw, source, self._cache))
         self.position += 1
         self._in_batch += 1
         if self._in_batch >= self.batch_size:
             self._flush()
 
-    def _open(self) -> StateCache:
-        if self._batch is None:
-            self._batch = StateCache(self._states.get, self._pending.get)
-        return self._batch
-
     def _flush(self) -> None:
-        """End the batch: write its changed states and waiting requests, as a worker does."""
-        if self._batch is None:
-            return
+        """A checkpoint: write the changed states and waiting requests, as a worker does."""
         with self.processor.timings.stage("state_write"):
-            for request_id, blob in self._batch.pending.dirty():
+            for request_id, blob in self._cache.pending.dirty():
                 if blob is None:
                     self._pending.pop(request_id, None)
                 else:
                     self._pending[request_id] = blob
-            self._states.update(self._batch.dirty())
-        self._batch, self._in_batch = None, 0
+            rows = self._cache.dirty()
+            self._states.update(rows)
+            self._cache.written(rows)
+        self._in_batch = 0
 
     def _emit(self, outputs: list[Output]) -> None:
         for out in outputs:
@@ -130,7 +127,7 @@ class ReplayDriver:
         """End of input: dead-letter the events a jump nothing confirmed still holds (see
         ``streams/core/eventclock.py``), then close every request still waiting for labels, as a final
         watermark would."""
-        self._emit(self.processor.close_all(self._open()))
+        self._emit(self.processor.close_all(self._cache))
         self._flush()
 
     def report(self) -> dict[str, Any]:

@@ -73,13 +73,15 @@ def create_app(settings: Settings, processor: Processor | None = None) -> Stream
                            "Scored requests waiting for their labels (vectors and scores served), by request id.")
     stream_app = StreamApp(app, settings, processor, topics, user_state, pending,
                            ExpirySweeper(settings.expiry_sweep_every),
-                           WorkerTelemetry(processor.counters, processor.timings), LearnerReports())
+                           WorkerTelemetry(processor.counters, processor.timings), LearnerReports(),
+                           topic_names={logical: settings.topic(logical) for logical in TOPIC_NAMES})
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's stub wants a positional signal
     async def forget_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         for tp in revoked:
             if tp.topic == settings.topic("events"):
                 stream_app.indexed_partitions.discard(tp.partition)
+                stream_app.states.pop(tp.partition, None)
                 stream_app.first_offsets.pop(tp.partition, None)
                 stream_app.telemetry.lag.pop(tp.partition, None)
                 processor.forget_partition(tp.partition)

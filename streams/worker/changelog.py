@@ -1,12 +1,13 @@
-"""A batch's table writes, straight to the RocksDB store and to the changelog through the producer.
+"""A checkpoint's table writes: changelog records first, then one RocksDB write batch per partition.
 
 ``table[key] = value`` in faust writes the store, then queues a changelog record in faust's producer buffer;
-one task publishes that buffer record by record through ``Topic.publish_message`` (about a millisecond each
-here), and the conductor stops feeding the agent whenever more than 100 wait ("producer buffer full"). A
-batch writes hundreds of keys at once, so that path, not scoring, bounded the worker. This module does what
-faust does for each key — store write, changelog record to the table's partition, and the persisted offset
-that tells recovery where the store is up to — with the records sent straight to the producer and awaited
-together, as the batch's outputs are.
+one task publishes that buffer record by record (about a millisecond each here), and the conductor stops
+feeding the agent whenever more than 100 wait. A checkpoint writes hundreds of keys at once, so that path, not
+scoring, bounded the worker. Here, as quixstreams does it (``state/rocksdb/partition.py``): every changed key's
+record goes straight to the producer, they are awaited together, and only then are the rows written to the
+partition's store in one write batch that also carries the changelog offset they reached (faust's "persisted
+offset", from which its recovery replays the changelog). So the store never holds a row its changelog lacks,
+and a crash between the two leaves the store behind its changelog, which recovery brings up to date.
 """
 
 from __future__ import annotations
@@ -18,40 +19,45 @@ from typing import Any
 
 from streams.worker import _faust
 
-__all__ = ["StagedWrites", "stage_writes"]
+__all__ = ["StagedWrites", "stage_writes", "write_staged"]
 
 
 @dataclass
 class StagedWrites:
-    """Changelog records of one table partition, sent; :meth:`confirm` awaits them."""
+    """The rows of one table partition, their changelog records sent; :meth:`confirm` awaits and stores them."""
 
     table: Any  # faust.Table
-    topic: str
     partition: int
+    rows: list[tuple[bytes, bytes | None]] = field(default_factory=list)
     acks: list[Awaitable[Any]] = field(default_factory=list)
 
     async def confirm(self) -> int:
-        """Wait until the broker has every record, then record the newest offset as persisted (as faust's
-        own changelog callback does), so a restart replays the changelog from there only."""
-        if not self.acks:
+        """Wait until the broker has every record, then write the rows and the newest changelog offset to the
+        partition's store in one write batch. Returns how many rows were written."""
+        if not self.rows:
             return 0
         metadata = await asyncio.gather(*self.acks)
-        _faust.mark_persisted(self.table, self.topic, self.partition, max(m.offset for m in metadata))
-        return len(metadata)
+        _faust.write_partition(self.table, self.partition, self.rows, max(m.offset for m in metadata))
+        return len(self.rows)
 
 
 async def stage_writes(app: Any, table: Any, partition: int,
                        rows: Iterable[tuple[str | bytes, bytes | None]]) -> StagedWrites:
-    """Write ``rows`` (key, value or ``None`` to delete) to ``table``'s store for ``partition`` and send
-    their changelog records. Call within the partition's event context (the store picks its partition
-    database from the current event). A ``str`` key is stored as UTF-8, a ``bytes`` key as it is."""
-    staged = StagedWrites(table, _faust.changelog_topic_name(table), partition)
+    """Send the changelog records of ``rows`` (key, value or ``None`` to delete) of ``table``'s ``partition``.
+    A ``str`` key is stored as UTF-8, a ``bytes`` key as it is."""
+    staged = StagedWrites(table, partition)
+    topic = _faust.changelog_topic_name(table)
+    send = app.producer.send
+    db = _faust.partition_db(table, partition)
     for key, value in rows:
         raw_key = key if isinstance(key, bytes) else key.encode()
-        if value is None:
-            if not _faust.store_delete(table, raw_key):
-                continue  # created and closed within the batch: never stored, nothing to delete
-        else:
-            _faust.store_put(table, raw_key, value)
-        staged.acks.append(await app.producer.send(staged.topic, raw_key, value, partition, None, None))
+        if value is None and db.get(raw_key) is None:
+            continue  # created and deleted since the last checkpoint: never stored, nothing to delete
+        staged.rows.append((raw_key, value))
+        staged.acks.append(await send(topic, raw_key, value, partition, None, None))
     return staged
+
+
+async def write_staged(staged: Iterable[StagedWrites]) -> int:
+    """Confirm several partitions' writes, whose records were all sent first (their round trips overlap)."""
+    return sum([await writes.confirm() for writes in staged])

@@ -14,6 +14,7 @@ from faust.types import TopicT
 
 from streams.core.expiry import ExpirySweeper
 from streams.core.processor import Processor
+from streams.core.statecache import StateCache
 from streams.ops.reports import LearnerReports
 from streams.ops.telemetry import WorkerTelemetry
 from streams.settings import Settings
@@ -35,6 +36,10 @@ class StreamApp:
     """The learner's reports, followed from the ``metrics`` topic."""
     indexed_partitions: set[int] = field(default_factory=set)
     """Partitions whose waiting requests are in the processor's deadline index."""
+    states: dict[int, StateCache] = field(default_factory=dict)
+    """Per owned partition, its decoded user states and waiting requests (``streams/core/statecache.py``)."""
+    topic_names: dict[str, str] = field(default_factory=dict)
+    """The broker's name of each logical topic (``Settings.topic``), looked up once per record sent."""
     first_offsets: dict[int, int] = field(default_factory=dict)
     """For a partition without a saved clock, the offset its first record must have (its earliest): a first
     record after it means the consumer skipped some (``streams/core/gaps.py``)."""

@@ -4,29 +4,35 @@ that moves one fails here, loudly, rather than in a running worker. The adapters
 
 from __future__ import annotations
 
-import contextvars
 from pathlib import Path
 from types import SimpleNamespace
 
-import faust.streams
 from aiokafka import AIOKafkaConsumer
 from faust.app.base import App
 from faust.stores.rocksdb import Store
-from faust.tables.table import Table
+from faust.transport.consumer import Consumer as TransportConsumer
+from faust.transport.drivers.aiokafka import Consumer as AiokafkaConsumer
+from faust.transport.drivers.aiokafka import Transport
 
 from streams.settings import Settings
 from streams.worker import _faust
 from streams.worker.app import create_app
 
 
-def test_faust_current_event_is_a_context_variable() -> None:
-    assert isinstance(faust.streams._current_event, contextvars.ContextVar)
-
-
-def test_the_rocksdb_store_has_its_per_partition_database_and_persisted_offset() -> None:
+def test_the_rocksdb_store_has_its_per_partition_database_and_persisted_offset_key() -> None:
     assert callable(Store._db_for_partition)
-    assert callable(Store.set_persisted_offset)
-    assert callable(Table.__setitem__) and callable(Table.__delitem__)
+    assert Store.offset_key == b"__faust\0offset__"  # written in the same write batch as the rows
+
+
+def test_the_consumer_has_the_fetch_loop_and_ack_bookkeeping_deliver_fetches_replaces_and_feeds() -> None:
+    consumer = AiokafkaConsumer
+    for name in ("_drain_messages", "_wait_next_records", "_to_message", "perform_seek", "commit", "wait_first"):
+        assert callable(getattr(consumer, name)), name
+    assert Transport.Consumer is AiokafkaConsumer
+    annotations = {**TransportConsumer.__annotations__}
+    for name in ("_acked", "_acked_index", "_n_acked", "_read_offset", "_committed_offset", "_unacked_messages",
+                 "_buffered_partitions", "_waiting_for_ack", "_commit_every"):
+        assert name in annotations, name
 
 
 async def test_a_real_app_has_its_tasks_consumer_thread_and_table_internals(tmp_path: Path) -> None:

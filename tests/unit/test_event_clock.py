@@ -22,8 +22,9 @@ from streams.cli import main
 from streams.core.deadletter import Source
 from streams.core.eventclock import ClockRule, PartitionClock, Release, Timed
 from streams.core.labels import PENDING
-from streams.core.processor import Processor, StateCache
+from streams.core.processor import Processor
 from streams.core.records import Output
+from streams.core.statecache import StateCache
 from streams.replay.driver import ReplayDriver
 from streams.settings import Settings, SettingsError, load_settings, resolve_settings, show_settings
 from streams.tools.eventfile import write_events

@@ -18,7 +18,8 @@ from features.itemstats import ALL, BadDelta, ItemStats, impression_delta, item_
 from models.registry import build
 from streams.core.deadletter import Source
 from streams.core.itemside import ItemSide
-from streams.core.processor import Processor, StateCache
+from streams.core.processor import Processor
+from streams.core.statecache import StateCache
 from streams.events import Request
 from streams.replay.driver import ReplayDriver
 from streams.settings import Settings

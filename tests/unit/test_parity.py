@@ -9,7 +9,8 @@ from features.featureset import FeatureSet, default_features
 from features.parity import point_in_time_mismatches
 from features.state import UserState
 from models.scorer import Scorer
-from streams.core.processor import Processor, StateCache
+from streams.core.processor import Processor
+from streams.core.statecache import StateCache
 from streams.events import Event, Request
 from streams.replay.driver import ReplayDriver
 from streams.settings import Settings

@@ -16,8 +16,9 @@ from features.featureset import FeatureSet
 from features.state import encode_state
 from models.scorer import Scorer
 from streams.core.deadletter import Source
-from streams.core.processor import Processor, StateCache
+from streams.core.processor import Processor
 from streams.core.records import Output
+from streams.core.statecache import StateCache
 from streams.events import Event, Request
 from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
@@ -378,28 +379,33 @@ def test_replay_outputs_do_not_depend_on_how_the_stream_is_split(stream: list[di
     assert whole.states == split.states
 
 
-def test_worker_batches_give_the_replay_outputs(stream: list[dict[str, Any]]) -> None:
-    """process_batch shares one StateCache per batch; the outputs and the stored states are the replay's."""
+@pytest.mark.parametrize("kept", [0, 3, 10_000], ids=["nothing-kept", "few-kept", "all-kept"])
+def test_worker_batches_give_the_replay_outputs(stream: list[dict[str, Any]], kept: int) -> None:
+    """A worker's state cache lives across batches and drops clean entries beyond its bound: whatever it keeps,
+    the outputs and the stored states are the replay's."""
     replay = ReplayDriver(SETTINGS)
     replay.pipe_all(stream)
     p = Processor.default(SETTINGS)
     store: dict[str, bytes] = {}
     pending: dict[str, bytes] = {}
     outputs: list[Output] = []
+    states = StateCache(store.get, pending.get, max_clean=kept, max_clean_pending=kept)
     for start in range(0, len(stream), 37):
-        states = StateCache(store.get, pending.get)
         for offset in range(start, min(start + 37, len(stream))):
             produced = p.process_one(orjson.dumps(stream[offset]), Source("replay", -1, offset), states)
             for out in produced:  # every worker follows item-deltas into its item table (streams/worker/items.py)
                 if out.topic == "item-deltas" and p.items is not None:
                     p.items.apply(out.value)
             outputs.extend(produced)
-        for request_id, entry in states.pending.dirty():  # as the worker writes its pending table
+        for request_id, entry in states.pending.dirty():  # as the worker's checkpoint writes its pending table
             if entry is None:
                 pending.pop(request_id, None)
             else:
                 pending[request_id] = entry
-        store.update(states.dirty())
+        rows = states.dirty()
+        store.update(rows)
+        states.written(rows)
+        assert len(states) <= max(kept, 37)
     for topic in ("scores", "feature-log", "examples"):
         assert [o.value for o in outputs if o.topic == topic] == [o.value for o in replay.outputs[topic]], topic
     assert store == replay.states and pending == replay.pending

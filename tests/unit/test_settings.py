@@ -28,7 +28,7 @@ def test_defaults() -> None:
     assert (s.bootstrap, s.app_id, s.partitions, s.replication) == ("127.0.0.1:9092", "streamscore", 4, 1)
     assert (s.topic_prefix, dict(s.topic_overrides), s.data_dir) == ("", {}, Path(".data"))
     assert (s.web_host, s.web_port, s.web_enabled) == ("127.0.0.1", 6066, True)
-    assert (s.batch_size, s.batch_within, s.session_timeout) == (500, 0.05, 10.0)
+    assert (s.batch_size, s.session_timeout) == (500, 10.0)
     assert (s.max_candidates, s.model_seed, s.log_level) == (500, 42, "info")
     assert (s.state_dir, s.broker_dir) == (Path(".data/state"), Path(".data/broker"))
 
@@ -49,7 +49,6 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("web_port", "8080", 8080),
     ("web_enabled", "false", False),
     ("batch_size", "64", 64),
-    ("batch_within", "0.25", 0.25),
     ("session_timeout", "30", 30.0),
     ("release_dead_member", "false", False),
     ("max_candidates", "20", 20),
@@ -142,7 +141,7 @@ def test_web_port_bounds() -> None:
     assert load_settings({"STREAMSCORE_WEB_PORT": "65535"}).web_port == 65535
 
 
-@pytest.mark.parametrize("name", ["BATCH_WITHIN", "SESSION_TIMEOUT", "USER_TTL"])
+@pytest.mark.parametrize("name", ["SESSION_TIMEOUT", "USER_TTL"])
 @pytest.mark.parametrize("raw", ["fast", "0", "-1", "nan", "inf", "-inf", ""])
 def test_invalid_positive_numbers(name: str, raw: str) -> None:
     with pytest.raises(SettingsError) as info:
@@ -210,7 +209,7 @@ def test_to_env_round_trips_defaults_and_a_fully_changed_settings() -> None:
     changed = dataclasses.replace(
         Settings(**{name: expected for name, _, expected in OVERRIDES}),
         topic_overrides={t: f"real-{t}" for t in TOPIC_NAMES}, data_dir=Path("/tmp/x y/ü"),
-        batch_within=0.1 + 0.2, session_timeout=6.000001, model_seed=123456789,
+        allowed_lateness=0.1 + 0.2, session_timeout=6.000001, model_seed=123456789,
     )
     assert all(getattr(changed, f.name) != getattr(Settings(), f.name) for f in dataclasses.fields(Settings))
     assert load_settings(to_env(changed)) == changed
@@ -223,7 +222,7 @@ VALID_SETTINGS = st.builds(
     bootstrap=_TEXT, app_id=_TEXT, partitions=_POSITIVE, replication=_POSITIVE, topic_prefix=_TEXT,
     topic_overrides=st.dictionaries(st.sampled_from(TOPIC_NAMES), _TEXT),
     data_dir=_TEXT.map(Path), web_host=_TEXT, web_port=st.integers(1, 65535), web_enabled=st.booleans(),
-    batch_size=_POSITIVE, batch_within=st.floats(min_value=1e-9, max_value=1e9),
+    batch_size=_POSITIVE,
     session_timeout=st.floats(min_value=6, max_value=1e9), max_candidates=_POSITIVE,
     user_ttl=st.floats(min_value=1e5, max_value=1e12), model_seed=_POSITIVE,
     log_level=_TEXT,
