@@ -29,9 +29,10 @@ if TYPE_CHECKING:  # type names only: settings imports this module for the topic
     from streams.events import Request
 
 __all__ = [
-    "COMPACTED", "DEAD_LETTER", "EVENTS", "EXAMPLES", "FEATURE_LOG", "ITEM_DELTAS", "METRICS", "MODEL_SNAPSHOTS",
-    "OUTPUT_FILES", "SCORES", "TOPIC_NAMES", "USER_KEYED", "Output", "dead_letter_output", "dead_letter_record",
-    "example_output", "example_record", "feature_log_output", "score_output",
+    "COMPACTED", "DEAD_LETTER", "EARLY_KINDS", "EARLY_POSITIVE", "EVENTS", "EXAMPLES", "FAKE_NEGATIVE", "FEATURE_LOG",
+    "ITEM_DELTAS", "LEARNED_EARLY", "METRICS", "MODEL_SNAPSHOTS", "OUTPUT_FILES", "SCORES", "TOPIC_NAMES",
+    "USER_KEYED", "Output", "dead_letter_output", "dead_letter_record", "early_record", "example_output",
+    "example_record", "feature_log_output", "learned_early", "score_output",
 ]
 
 EVENTS = "events"
@@ -112,8 +113,43 @@ def example_record(request_id: str, pending: Mapping[str, Any], index: int, y: i
     }
 
 
+FAKE_NEGATIVE, EARLY_POSITIVE = "fake_negative", "positive"
+EARLY_KINDS = (FAKE_NEGATIVE, EARLY_POSITIVE)
+"""The ``kind`` of the early records on ``examples`` (``STREAMSCORE_LEARN_FROM=fnw``, ``streams/core/early.py``):
+a served candidate learned as a negative when it is scored, and again as a positive when its label comes. A
+window-closed example has no ``kind``; its natural key is ``(request_id, item_id)``, an early record's
+``(request_id, item_id, kind)``."""
+
+LEARNED_EARLY = "learned"
+"""Field of a window-closed example whose label the learner already learned from early records (value
+``"fnw"``): the learner counts it in the metrics and does not learn it again."""
+
+
+def early_record(kind: str, request_id: str, pending: Mapping[str, Any], index: int, at: float) -> dict[str, Any]:
+    """An early record of candidate ``index`` of a waiting request: its logged vector (what was served, nothing
+    later), ``y`` 0 for a fake negative and 1 for a positive, ``at`` the event time it was made (the request's
+    for a fake negative, the label's for a positive). No scores: early records never touch the metrics."""
+    item_id, x, _ = pending["items"][index]
+    return {
+        "kind": kind,
+        "request_id": request_id,
+        "item_id": item_id,
+        "user_id": pending["user_id"],
+        "ts": pending["ts"],
+        "at": at,
+        "x": x,
+        "y": int(kind == EARLY_POSITIVE),
+        "schema": pending["schema"],
+    }
+
+
+def learned_early(example: Mapping[str, Any]) -> dict[str, Any]:
+    """A window-closed example marked as learned already (:data:`LEARNED_EARLY`): metrics only."""
+    return {**example, LEARNED_EARLY: "fnw"}
+
+
 def example_output(example: Mapping[str, Any]) -> Output:
-    """An example, keyed by request id (one partition: the learner reads them in one order)."""
+    """An example or an early record, keyed by request id (one partition: the learner reads them in one order)."""
     return Output(EXAMPLES, str(example["request_id"]).encode(), orjson.dumps(example))
 
 
