@@ -294,7 +294,8 @@ class Learner:
         self.negatives_skipped = 0
         """Negative examples counted in the metrics but not learned from (negative subsampling)."""
         self.fake_negatives = 0
-        """Early records learned as (fake) negatives at serve time (``learn_from=fnw``)."""
+        """Fake negatives taken (``learn_from=fnw``): learned, or skipped by negative subsampling (also counted in
+        :attr:`negatives_skipped`)."""
         self.early_positives = 0
         """Early records learned as positives when their label came (``learn_from=fnw``)."""
         self.offset: int | None = None

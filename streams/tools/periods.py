@@ -7,8 +7,8 @@ from the first request, the AUC of the score each model gave *when the request w
 label: the same numbers as the learner's progressive metrics, cut by time (``docs/learning.md``).
 
 >>> rows = [{"ts": 0.0, "y": 1, "scores_at_serve": {"m": 0.9}}, {"ts": 10.0, "y": 0, "scores_at_serve": {"m": 0.2}},
-...         {"ts": 3700.0, "y": 0, "scores_at_serve": {"m": 0.9}}, {"ts": 3800.0, "y": 1, "scores_at_serve": {"m": 0.1}},
-...         {"kind": "fake_negative", "ts": 0.0, "y": 0}]
+...         {"ts": 3700.0, "y": 0, "scores_at_serve": {"m": 0.9}},
+...         {"ts": 3800.0, "y": 1, "scores_at_serve": {"m": 0.1}}, {"kind": "fake_negative", "ts": 0.0, "y": 0}]
 >>> per_period(rows, ["m"], 3600.0)
 [(0, 2, 1, {'m': 1.0}), (1, 2, 1, {'m': 0.0})]
 """
