@@ -43,10 +43,10 @@ def weight(y: bool, p: float) -> float:
     return 1.0 + p if y else (1.0 - p) * (1.0 + p)
 
 
-def own_probability(model: Any, x: dict[Hashable, Any]) -> float:
+def own_probability(model: Any, x: Mapping[Any, Any]) -> float:
     """The model's current probability of a click on ``x``, as the model that learns sees it: the drill model
     :class:`~models.inverted.Inverted` serves the opposite of what its inner model learns, so its inner model's."""
-    learner = model.model if isinstance(model, Inverted) else model
+    learner: Any = model.model if isinstance(model, Inverted) else model
     return float(learner.predict_proba_one(x).get(True, 0.0))
 
 

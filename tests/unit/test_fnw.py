@@ -18,7 +18,7 @@ from models.tripwire import Tripwire
 from streams.core.records import EARLY_POSITIVE, FAKE_NEGATIVE, learned_early
 
 KEY = b"test-key"
-X = {"cand_position": 0.0}
+X: dict[Any, Any] = {"cand_position": 0.0}
 
 
 def make(names: tuple[str, ...] = ("prod", "baseline"), negative_rate: float = 1.0) -> Learner:
@@ -60,7 +60,7 @@ def delayed_feedback(n: int, rate: float, seed: int = 11) -> tuple[list[dict[str
 def test_a_calibrated_count_model_learns_the_true_rate_under_fnw_and_not_unweighted(negative_rate: float) -> None:
     records, rate = delayed_feedback(40_000, 0.2)
     learner = make(("position_ctr",), negative_rate=negative_rate)
-    naive = SmoothedCTR(key="cand_position", prior_mean=0.1, prior_weight=20.0)  # position_ctr, weights ignored
+    naive: Any = SmoothedCTR(key="cand_position", prior_mean=0.1, prior_weight=20.0)  # position_ctr, weights ignored
     for record in records:
         learner.learn_one(record)
         if "kind" in record:
@@ -80,7 +80,8 @@ def test_prod_learned_under_fnw_is_calibrated_and_unweighted_under_predicts() ->
     """The logistic model too: two groups with click rates 0.4 and 0.1, each request a fake negative and, when
     clicked, a positive. FNW learns both rates; the same records unweighted give r / (1 + r)."""
     rng = random.Random(5)
-    weighted, plain = build("prod"), build("prod")
+    weighted: Any = build("prod")
+    plain: Any = build("prod")
     rates = {"g=a": 0.4, "g=b": 0.1}
     for i in range(30_000):
         group = "g=a" if i % 2 else "g=b"
