@@ -30,8 +30,8 @@ __all__ = ["per_period"]
 def per_period(examples: Iterable[Mapping[str, Any]], models: Sequence[str], period: float,
                aligned: bool = False) -> list[tuple[int, int, int, dict[str, float | None], dict[str, float]]]:
     """``(period index, examples, positives, {model: AUC or None}, {model: log loss})`` per period of request
-    time, window-closed examples only (None: a period without both labels). ``aligned``: periods start at multiples of ``period``
-    since the epoch (UTC days with 86400), not at the first request."""
+    time, window-closed examples only (None: a period without both labels). ``aligned``: periods start at
+    multiples of ``period`` since the epoch (UTC days with 86400), not at the first request."""
     closed = [e for e in examples if "kind" not in e]
     if not closed:
         return []
