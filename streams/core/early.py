@@ -6,7 +6,8 @@ scored, each candidate goes to ``examples`` at once as a *fake negative*, with t
 that was served, built from the state before the request: nothing after it can leak in). When a label comes
 within the window, the candidate goes out again as a *positive*, with the same logged vector. The learner weights
 them so that what it learns is unbiased (``models/fnw.py``). The window-closed examples still go out, marked
-:data:`~streams.core.records.LEARNED_EARLY`: the metrics are still the served scores against the final labels,
+:data:`~streams.core.records.LEARNED_EARLY` (the request remembers that its early records went out, so a change
+of setting while requests wait, or a request evicted before they went out, is still learned once): the metrics are still the served scores against the final labels,
 counted once, and the learner does not learn them a second time.
 
 The records go where the examples go, from the worker that owns the user, in the order the worker decided
@@ -23,10 +24,10 @@ the learner skips by their natural key ``(request_id, item_id, kind)``.
 [('fake_negative', 'a', {'f': 1.0}, 0, 100.0), ('fake_negative', 'b', {'f': 2.0}, 0, 100.0)]
 >>> [(r["kind"], r["item_id"], r["y"], r["at"]) for r in early.at_label("r1", pending, "b", 130.0)]
 [('positive', 'b', 1, 130.0)]
->>> EarlyFeed(False).at_score("r1", pending), EarlyFeed(False).closed({"y": 0})
-([], {'y': 0})
->>> early.closed({"y": 0})
-{'y': 0, 'learned': 'fnw'}
+>>> pending.get("r1")["early"]  # kept with the request: its closed examples are marked learned
+True
+>>> EarlyFeed(False).at_score("r2", pending)
+[]
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from streams.core.records import EARLY_POSITIVE, FAKE_NEGATIVE, early_record, learned_early
+from streams.core.records import EARLY_POSITIVE, EARLY_SENT, FAKE_NEGATIVE, early_record
 
 __all__ = ["FNW", "LEARN_FROM", "WAIT", "EarlyFeed"]
 
@@ -45,6 +46,8 @@ LEARN_FROM = (WAIT, FNW)
 
 class _Pending(Protocol):
     def get(self, request_id: str) -> dict[str, Any] | None: ...
+
+    def put(self, request_id: str, entry: dict[str, Any] | None) -> None: ...
 
 
 class _LearnFrom(Protocol):
@@ -62,20 +65,20 @@ class EarlyFeed:
         return cls(settings.learn_from == FNW)
 
     def at_score(self, request_id: str, pending: _Pending) -> list[dict[str, Any]]:
-        """A fake negative per candidate of a request just scored (and waiting: ``pending`` holds its vectors)."""
+        """A fake negative per candidate of a request just scored and waiting (``pending`` holds its vectors),
+        and the request marked :data:`~streams.core.records.EARLY_SENT`: its closed examples say so."""
         entry = pending.get(request_id) if self.enabled else None
         if entry is None:
-            return []
+            return []  # off, or evicted at once (max_pending): then its closed examples are learned as under wait
+        pending.put(request_id, {**entry, EARLY_SENT: True})
         return [early_record(FAKE_NEGATIVE, request_id, entry, i, entry["ts"]) for i in range(len(entry["items"]))]
 
     def at_label(self, request_id: str, pending: _Pending, item_id: str | None, ts: float) -> list[dict[str, Any]]:
-        """The positive of a candidate whose label (at event time ``ts``) the label join just accepted."""
-        entry = pending.get(request_id) if self.enabled else None
-        if entry is None:
+        """The positive of a candidate whose label (at event time ``ts``) the label join just accepted, if its
+        request's fake negatives went out (a request scored under ``wait`` is learned when it closes, whatever
+        the setting is now)."""
+        entry = pending.get(request_id)
+        if entry is None or not entry.get(EARLY_SENT):
             return []
         index = next((i for i, item in enumerate(entry["items"]) if item[0] == item_id), None)
         return [] if index is None else [early_record(EARLY_POSITIVE, request_id, entry, index, ts)]
-
-    def closed(self, example: dict[str, Any]) -> dict[str, Any]:
-        """A window-closed example as it goes out: marked learned already when the early records taught it."""
-        return learned_early(example) if self.enabled else example

@@ -29,10 +29,10 @@ if TYPE_CHECKING:  # type names only: settings imports this module for the topic
     from streams.events import Request
 
 __all__ = [
-    "COMPACTED", "DEAD_LETTER", "EARLY_KINDS", "EARLY_POSITIVE", "EVENTS", "EXAMPLES", "FAKE_NEGATIVE", "FEATURE_LOG",
-    "ITEM_DELTAS", "LEARNED_EARLY", "METRICS", "MODEL_SNAPSHOTS", "OUTPUT_FILES", "SCORES", "TOPIC_NAMES",
-    "USER_KEYED", "Output", "dead_letter_output", "dead_letter_record", "early_record", "example_output",
-    "example_record", "feature_log_output", "learned_early", "score_output",
+    "COMPACTED", "DEAD_LETTER", "EARLY_KINDS", "EARLY_POSITIVE", "EARLY_SENT", "EVENTS", "EXAMPLES", "FAKE_NEGATIVE",
+    "FEATURE_LOG", "ITEM_DELTAS", "LEARNED_EARLY", "METRICS", "MODEL_SNAPSHOTS", "OUTPUT_FILES", "SCORES",
+    "TOPIC_NAMES", "USER_KEYED", "Output", "dead_letter_output", "dead_letter_record", "early_record",
+    "example_output", "example_record", "feature_log_output", "score_output",
 ]
 
 EVENTS = "events"
@@ -95,7 +95,8 @@ def feature_log_output(request: Request, scored: ScoredRequest, vectors: Sequenc
 
 
 def example_record(request_id: str, pending: Mapping[str, Any], index: int, y: int, label_ts: float) -> dict[str, Any]:
-    """One training example: candidate ``index`` of a closed request, with the vector and scores it was served."""
+    """One training example: candidate ``index`` of a closed request, with the vector and scores it was served
+    (marked :data:`LEARNED_EARLY` when the request's early records went out)."""
     item_id, x, scores = pending["items"][index]
     return {
         "request_id": request_id,
@@ -110,6 +111,7 @@ def example_record(request_id: str, pending: Mapping[str, Any], index: int, y: i
         "served_model": pending["served"],
         "model_versions": pending["versions"],
         "schema": pending["schema"],
+        **({LEARNED_EARLY: "fnw"} if pending.get(EARLY_SENT) else {}),
     }
 
 
@@ -123,6 +125,10 @@ window-closed example has no ``kind``; its natural key is ``(request_id, item_id
 LEARNED_EARLY = "learned"
 """Field of a window-closed example whose label the learner already learned from early records (value
 ``"fnw"``): the learner counts it in the metrics and does not learn it again."""
+EARLY_SENT = "early"
+"""Field of a waiting request (its ``pending`` entry) whose fake negatives went out: its positive goes out early
+too, and its window-closed examples are :data:`LEARNED_EARLY`. Kept with the request, so a request waiting when
+``learn_from`` changes, or evicted before its fake negatives, is learned once all the same."""
 
 
 def early_record(kind: str, request_id: str, pending: Mapping[str, Any], index: int, at: float) -> dict[str, Any]:
@@ -141,11 +147,6 @@ def early_record(kind: str, request_id: str, pending: Mapping[str, Any], index: 
         "y": int(kind == EARLY_POSITIVE),
         "schema": pending["schema"],
     }
-
-
-def learned_early(example: Mapping[str, Any]) -> dict[str, Any]:
-    """A window-closed example marked as learned already (:data:`LEARNED_EARLY`): metrics only."""
-    return {**example, LEARNED_EARLY: "fnw"}
 
 
 def example_output(example: Mapping[str, Any]) -> Output:

@@ -15,7 +15,7 @@ from models.inverted import Inverted
 from models.learner import BadExample, Learner
 from models.registry import build
 from models.tripwire import Tripwire
-from streams.core.records import EARLY_POSITIVE, FAKE_NEGATIVE, learned_early
+from streams.core.records import EARLY_POSITIVE, FAKE_NEGATIVE, LEARNED_EARLY
 
 KEY = b"test-key"
 X: dict[Any, Any] = {"cand_position": 0.0}
@@ -35,7 +35,7 @@ def closed(request_id: str, y: int, item_id: str = "a", *, fnw_learned: bool = T
     example = {"request_id": request_id, "item_id": item_id, "user_id": "u1", "ts": 100.0, "label_ts": 130.0,
                "x": dict(X), "y": y, "scores_at_serve": {"prod": 0.3, "baseline": 0.1, "position_ctr": 0.2},
                "arm": "A", "served_model": "prod", "model_versions": {}, "schema": "fs-test"}
-    return learned_early(example) if fnw_learned else example
+    return {**example, LEARNED_EARLY: "fnw"} if fnw_learned else example
 
 
 def delayed_feedback(n: int, rate: float, seed: int = 11) -> tuple[list[dict[str, Any]], float]:

@@ -7,7 +7,9 @@ from functools import cache
 from typing import Any
 
 import orjson
+import pytest
 
+from streams.core.early import EarlyFeed
 from streams.core.records import EARLY_POSITIVE, EXAMPLES, FAKE_NEGATIVE, FEATURE_LOG, LEARNED_EARLY, Output
 from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
@@ -100,3 +102,45 @@ def test_a_replay_under_fnw_is_deterministic() -> None:
     again = replay.__wrapped__("fnw")
     assert again[0] == replay("fnw")[0]
     assert again[1] == replay("fnw")[1]
+
+
+def _learned_once(records: list[dict[str, Any]]) -> None:
+    """Each candidate is learned once: through early records (its closed example marked learned) or, as under
+    ``wait``, from its closed example (unmarked, and no early record of its request)."""
+    early = {(e["request_id"], e["item_id"], e["kind"]) for e in records if "kind" in e}
+    for e in (e for e in records if "kind" not in e):
+        key = (e["request_id"], e["item_id"])
+        if e.get(LEARNED_EARLY) == "fnw":
+            assert (*key, FAKE_NEGATIVE) in early
+            assert ((*key, EARLY_POSITIVE) in early) == (e["y"] == 1), e
+        else:
+            assert not any((*key, kind) in early for kind in (FAKE_NEGATIVE, EARLY_POSITIVE)), e
+
+
+@pytest.mark.parametrize(("before", "after"), [("wait", "fnw"), ("fnw", "wait")])
+def test_requests_waiting_when_the_setting_changes_are_learned_once(before: str, after: str) -> None:
+    """A worker restarted with another ``learn_from`` on the same state: what waits is learned as it began."""
+    outputs: list[Output] = []
+    driver = ReplayDriver(Settings(learn_from=before), sink=outputs.append)
+    events = stream()
+    driver.pipe_all(events[:1500])
+    driver.processor.early = EarlyFeed.of(Settings(learn_from=after))
+    driver.pipe_all(events[1500:])
+    driver.finish()
+    records = [orjson.loads(o.value) for o in outputs if o.topic == EXAMPLES]
+    _learned_once(records)
+    closed = [e for e in records if "kind" not in e]
+    marked = sum(LEARNED_EARLY in e for e in closed)
+    assert 0 < marked < len(closed)  # both kinds of requests closed after the change
+    _learned_once(examples_of(replay("fnw")))
+
+
+def test_a_request_evicted_at_once_is_learned_from_its_closed_example() -> None:
+    request = {"user_id": "u1", "ts": 100.0, "type": "request", "candidates": ["a"]}
+    driver = ReplayDriver(Settings(learn_from="fnw", max_pending=1), learn=True)
+    driver.pipe({**request, "event_id": "e1", "request_id": "r2"})
+    driver.pipe({**request, "event_id": "e2", "request_id": "r1"})  # the oldest by (deadline, id): out at once
+    records = driver.read(EXAMPLES)
+    assert [(e["request_id"], e.get("kind"), e.get(LEARNED_EARLY)) for e in records] == [
+        ("r2", FAKE_NEGATIVE, None), ("r1", None, None)]
+    assert driver.learner is not None and driver.learner.fake_negatives == 1 and driver.learner.pending == 2
