@@ -6,9 +6,10 @@ scored, each candidate goes to ``examples`` at once as a *fake negative*, with t
 that was served, built from the state before the request: nothing after it can leak in). When a label comes
 within the window, the candidate goes out again as a *positive*, with the same logged vector. The learner weights
 them so that what it learns is unbiased (``models/fnw.py``). The window-closed examples still go out, marked
-:data:`~streams.core.records.LEARNED_EARLY` (the request remembers that its early records went out, so a change
-of setting while requests wait, or a request evicted before they went out, is still learned once): the metrics are still the served scores against the final labels,
-counted once, and the learner does not learn them a second time.
+:data:`~streams.core.records.LEARNED_EARLY`: the metrics are still the served scores against the final labels,
+counted once, and the learner does not learn them a second time. The request remembers that its early records
+went out (:data:`~streams.core.records.EARLY_SENT`), so a request waiting while the setting changes, or evicted
+before its fake negatives went out, is still learned once.
 
 The records go where the examples go, from the worker that owns the user, in the order the worker decided
 them: a request's fake negatives right after its feature-log record, a positive right after its label. So the
