@@ -12,7 +12,13 @@ For each new example, in this order (predict-then-learn):
 2. update the progressive metrics of every known model from ``scores_at_serve``, the score each model gave
    when the request was served, i.e. *before* it learned from this example;
 3. update the arm's sample with the log loss of the score that was actually served (for experiment reports);
-4. ``learn_one(x, y)`` on every model.
+4. ``learn_one(x, y)`` on every model, unless the example is marked learned already (``"learned": "fnw"``).
+
+With ``STREAMSCORE_LEARN_FROM=fnw`` the workers also send *early records* (``kind``: ``fake_negative`` at serve
+time, ``positive`` when the label comes; ``streams/core/early.py``): those are learned at once with the fake
+negative weights of ``models/fnw.py`` and never touch the metrics, and the window-closed examples they precede
+are marked learned: counted in the metrics, not learned twice. What is learned follows the records, so a learner
+needs no setting of its own to follow the workers'.
 
 :meth:`Learner.snapshots` returns one signed snapshot per model plus a signed **checkpoint** of the learner
 itself, under the name :data:`CHECKPOINT`: models, remembered keys, metrics, arm samples, versions and the last
@@ -59,13 +65,17 @@ from typing import Any
 
 import orjson
 
+from models import fnw
 from models.arms import unit_hash
 from models.experiment import experiment_from_settings, model_names
+from models.fnw import parse_early
 from models.metrics import ALL_ARMS, MetricsBook, ProgressiveMetrics, logloss
 from models.registry import build
 from models.significance import ArmSample, Comparison, Difference, compare_arms
 from models.snapshots import dump_snapshot, load_snapshot
 from models.tripwire import Tripwire
+from streams.core.early import FNW
+from streams.core.records import LEARNED_EARLY
 from streams.settings import Settings
 
 __all__ = ["BASELINE", "CHECKPOINT", "PROD", "BadExample", "Learner", "learner_from_settings", "tripwire_from_settings"]
@@ -96,10 +106,21 @@ class _Example:
     """The score of the model the arm served: its log loss (clipped like the metrics') feeds the arm sample."""
     unit: str
     """The randomisation unit (the user): the arm intervals treat one user's examples as one unit."""
+    learned: bool = False
+    """Its label was learned already from early records (``learn_from=fnw``): metrics only."""
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_vector(x: Any) -> None:
+    if not isinstance(x, Mapping):
+        raise BadExample(f"x must be an object of numbers, got {type(x).__name__}")
+    for feature, value in x.items():
+        # One NaN would poison a linear model's weights for good: refuse it at the door.
+        if not _is_number(value) or not math.isfinite(value):
+            raise BadExample(f"feature {feature!r} must be a finite number, got {value!r}")
 
 
 def _parse(example: Mapping[str, Any], names: Sequence[str]) -> _Example:
@@ -118,12 +139,7 @@ def _parse(example: Mapping[str, Any], names: Sequence[str]) -> _Example:
     if y not in (0, 1) or not isinstance(y, int):  # 0, 1, False or True
         raise BadExample(f"y must be 0 or 1, got {y!r}")
     x = example["x"]
-    if not isinstance(x, Mapping):
-        raise BadExample(f"x must be an object of numbers, got {type(x).__name__}")
-    for feature, value in x.items():
-        # One NaN would poison a linear model's weights for good: refuse it at the door.
-        if not _is_number(value) or not math.isfinite(value):
-            raise BadExample(f"feature {feature!r} must be a finite number, got {value!r}")
+    _check_vector(x)
     scores_at_serve, arm, served = example["scores_at_serve"], example["arm"], example["served_model"]
     if not isinstance(scores_at_serve, Mapping):
         raise BadExample("scores_at_serve must be an object {model: score}")
@@ -137,7 +153,8 @@ def _parse(example: Mapping[str, Any], names: Sequence[str]) -> _Example:
             raise BadExample(f"scores_at_serve[{model!r}] must be a probability in [0, 1], got {p!r}")
     scores = {name: float(scores_at_serve[name]) for name in names if name in scores_at_serve}
     unit = str(example.get("user_id") or request_id)  # examples without a user count as their own unit
-    return _Example((request_id, item_id), dict(x), bool(y), scores, arm, float(scores_at_serve[served]), unit)
+    return _Example((request_id, item_id), dict(x), bool(y), scores, arm, float(scores_at_serve[served]), unit,
+                    example.get(LEARNED_EARLY) == FNW)
 
 
 def _difference(diff: Difference | None) -> dict[str, float] | None:
@@ -276,12 +293,17 @@ class Learner:
         """Records refused as malformed (see :meth:`reject_one`)."""
         self.negatives_skipped = 0
         """Negative examples counted in the metrics but not learned from (negative subsampling)."""
+        self.fake_negatives = 0
+        """Fake negatives taken (``learn_from=fnw``): learned, or skipped by negative subsampling (also counted in
+        :attr:`negatives_skipped`)."""
+        self.early_positives = 0
+        """Early records learned as positives when their label came (``learn_from=fnw``)."""
         self.offset: int | None = None
         """The last consumed offset of the ``examples`` topic (learned, skipped or rejected)."""
         self.pending = 0
         """Examples learned since the last snapshot."""
-        self._seen: set[tuple[Hashable, Hashable]] = set()
-        self._seen_order: deque[tuple[Hashable, Hashable]] = deque()
+        self._seen: set[tuple[Hashable, ...]] = set()
+        self._seen_order: deque[tuple[Hashable, ...]] = deque()
         self._clock: float | None = None  # caller's time of the last snapshot; never part of the checkpoint
         self.arm_models: dict[str, str] = {}
         """arm -> the model it serves (configuration, not learned state): each arm's served model is held to
@@ -296,6 +318,8 @@ class Learner:
         :class:`BadExample` for a record that breaks the contract, having changed nothing (not even the
         offset: call :meth:`reject_one` to step over it).
         """
+        if isinstance(example, Mapping) and "kind" in example:
+            return self._learn_early(example, offset)
         ex = _parse(example, self.names)
         self._consumed(offset)
         if ex.key in self._seen:
@@ -305,7 +329,11 @@ class Learner:
         for name, p in ex.scores.items():
             self.book.update_one(ex.key, name, ex.arm, ex.y, p)
         self.arms.setdefault(ex.arm, ArmSample()).update_one(ex.y, logloss(ex.y, ex.served_score), ex.unit)
-        weight = self._weight(ex)
+        if ex.learned:
+            self._remember(ex.key)
+            self.examples += 1
+            return True
+        weight = self._weight(ex.y, ex.key)
         if weight is None:
             self.negatives_skipped += 1
         elif weight == 1.0:
@@ -320,14 +348,40 @@ class Learner:
         self.pending += 1
         return True
 
-    def _weight(self, ex: _Example) -> float | None:
+    def _learn_early(self, record: Mapping[str, Any], offset: int | None) -> bool:
+        """Learn an early record (``learn_from=fnw``: a fake negative at serve time, a positive when its label
+        comes) with its FNW weight (``models/fnw.py``), times the subsampling weight of a kept negative. The
+        metrics are not touched: they count the window-closed example, once."""
+        ex = parse_early(record, BadExample)
+        _check_vector(ex.x)
+        self._consumed(offset)
+        if ex.key in self._seen:
+            self.duplicates += 1
+            return False
+        sampled = self._weight(ex.y, ex.key[:2])
+        if sampled is None:
+            self.negatives_skipped += 1
+        else:
+            for model in self.models.values():
+                # p is the model's own prediction before this update, a constant: no gradient through it.
+                w = sampled * fnw.weight(ex.y, fnw.own_probability(model, ex.x))
+                model.learn_one(ex.x, ex.y, w=w)  # type: ignore[call-arg]  # every registry model takes one
+        self._remember(ex.key)
+        if ex.y:
+            self.early_positives += 1
+        else:
+            self.fake_negatives += 1
+        self.pending += 1
+        return True
+
+    def _weight(self, y: bool, key: tuple[Hashable, ...]) -> float | None:
         """The weight the models learn ``ex`` with, or None to skip it: negatives are kept at ``negative_rate``
         with weight 1/rate, so the expected gradient is that of all of them (McMahan et al. 2013, "Ad click
         prediction: a view from the trenches", section 6). Which ones is a hash of the example's key, so a
         replay, a redelivery and a restarted learner keep the same ones."""
-        if ex.y or self.negative_rate >= 1.0:
+        if y or self.negative_rate >= 1.0:
             return 1.0
-        if unit_hash(_NEGATIVE_SAMPLING_SALT, f"{ex.key[0]}\x00{ex.key[1]}") >= self.negative_rate:
+        if unit_hash(_NEGATIVE_SAMPLING_SALT, f"{key[0]}\x00{key[1]}") >= self.negative_rate:
             return None
         return 1.0 / self.negative_rate
 
@@ -340,7 +394,7 @@ class Learner:
         if offset is not None:
             self.offset = offset
 
-    def _remember(self, key: tuple[Hashable, Hashable]) -> None:
+    def _remember(self, key: tuple[Hashable, ...]) -> None:
         self._seen.add(key)
         self._seen_order.append(key)
         while len(self._seen_order) > self.max_seen:
@@ -392,7 +446,8 @@ class Learner:
             "book": self.book,
             "arms": self.arms,
             "counts": {"examples": self.examples, "duplicates": self.duplicates, "rejected": self.rejected,
-                       "negatives_skipped": self.negatives_skipped},
+                       "negatives_skipped": self.negatives_skipped, "fake_negatives": self.fake_negatives,
+                       "early_positives": self.early_positives},
             "offset": self.offset,
             "pending": self.pending,
             "config": {"snapshot_every": self.snapshot_every, "snapshot_seconds": self.snapshot_seconds,
@@ -454,10 +509,12 @@ class Learner:
         learner.duplicates = state["counts"]["duplicates"]
         learner.rejected = state["counts"]["rejected"]
         learner.negatives_skipped = state["counts"].get("negatives_skipped", 0)
+        learner.fake_negatives = state["counts"].get("fake_negatives", 0)
+        learner.early_positives = state["counts"].get("early_positives", 0)
         learner.offset = state["offset"]
         learner.pending = state["pending"]
-        for request_id, item_id in orjson.loads(zlib.decompress(checkpoint["seen"])):
-            learner._remember((request_id, item_id))
+        for key in orjson.loads(zlib.decompress(checkpoint["seen"])):
+            learner._remember(tuple(key))  # (request_id, item_id), or (request_id, item_id, kind) of early records
         return learner
 
     def advance_versions(self, published: Mapping[str, int]) -> None:
@@ -507,6 +564,8 @@ class Learner:
             "examples": self.examples,
             "duplicates": self.duplicates,
             "negatives_skipped": self.negatives_skipped,
+            **({"fake_negatives": self.fake_negatives, "early_positives": self.early_positives}
+               if self.fake_negatives or self.early_positives else {}),
             "rejected": self.rejected,
             "offset": self.offset,
             "snapshots": dict(self.versions),

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from streams.core.labels import LABEL_EVENTS
@@ -179,7 +180,15 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from streams.tools.simulate import simulate
 
     out = Path(args.out)
-    items = {k: v for k, v in (("item_sigma", args.item_sigma), ("style_weight", args.style_weight)) if v is not None}
+    items: dict[str, Any] = {k: v for k, v in (("item_sigma", args.item_sigma), ("style_weight", args.style_weight))
+                             if v is not None}
+    if args.click_delay is not None:
+        try:
+            low, mean, high = (float(v) for v in args.click_delay.split(","))
+        except ValueError:
+            raise UsageError(f"--click-delay {args.click_delay!r}: expected MIN,MEAN_EXTRA,MAX seconds, e.g. 1,8,30") \
+                from None
+        items["click_delay"] = (low, mean, high)
     events, truth = simulate(users=args.users, events=args.events, seed=args.seed, **items)
     write_events(out, events)
     sidecar = out.with_name(out.name.removesuffix(".gz").removesuffix(".jsonl") + ".truth.json")
@@ -289,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="spread of the items' own effects on the log-odds (0: none; default 0.7)")
     simulate.add_argument("--style-weight", type=float, default=None,
                           help="weight of the user's affinity to the items' hidden style (0: none; default 1.0)")
+    simulate.add_argument("--click-delay", default=None, metavar="MIN,MEAN_EXTRA,MAX",
+                          help="seconds from a request to its clicks: MIN + an exponential of mean MEAN_EXTRA, "
+                               "at most MAX (default 3,40,900)")
     simulate.add_argument("--out", required=True, help="FILE.jsonl.gz; the truth goes to FILE.truth.json")
     simulate.set_defaults(func=cmd_simulate)
 

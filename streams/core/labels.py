@@ -8,7 +8,10 @@ watermark, the request's examples go out together: the labelled candidates posit
 Why not send a positive at once: a learner would then see each request's positives a window earlier than
 its negatives, so the examples it has learned from at any moment over-represent positives, and the model
 over-predicts (measured on the simulator: mean served score 0.21-0.29 for a label rate of 0.11, log loss
-twice the baseline's). Waiting for the window delays learning by the window, and biases nothing.
+twice the baseline's). Waiting for the window delays learning by the window, and biases nothing. To learn
+before the window closes without that bias, ``STREAMSCORE_LEARN_FROM=fnw`` sends every candidate early as a
+fake negative and its positive again, weighted by the learner (``streams/core/early.py``, ``models/fnw.py``);
+the window-closed examples still go out, for the metrics.
 
 The label rule is :class:`LabelRule`, its one home: which event type labels (``STREAMSCORE_LABEL``, one of
 :data:`LABEL_EVENTS`) and its attribution window (the setting :data:`WINDOW_SETTINGS` names).
@@ -129,6 +132,8 @@ class LabelResult:
     """``positive``, ``duplicate``, ``late``, ``unknown_request``, ``unknown_item`` or ``unattributable``."""
     examples: list[Example] = field(default_factory=list)
     reason: str = ""
+    item_id: str | None = None
+    """The candidate a ``positive`` labelled."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,7 @@ class LabelJoin:
         if item_id in entry["labels"]:
             return LabelResult("duplicate")
         pending.put(request_id, {**entry, "labels": {**entry["labels"], item_id: event.ts}})
-        return LabelResult("positive")
+        return LabelResult("positive", item_id=item_id)
 
     def close(self, state: dict[str, Any], pending: PendingStore, request_id: str) -> list[Example]:
         """Close a request: one example per candidate, in candidate order; remember the request as closed."""

@@ -35,6 +35,7 @@ from models.experiment import scorer_from_settings
 from models.scorer import Scorer
 from streams.core.counters import Counters
 from streams.core.deadletter import Source
+from streams.core.early import EarlyFeed
 from streams.core.eventclock import ClockRule, PartitionClock, Release, Timed
 from streams.core.itemside import ItemSide
 from streams.core.labels import LabelJoin, LabelRule
@@ -71,6 +72,8 @@ class Processor:
         the events held until a jump is confirmed."""
         self.label_rule = LabelRule.of(settings)
         self.labels = LabelJoin(self.label_rule.window, settings.max_pending)
+        self.early = EarlyFeed.of(settings)
+        """Early records for the learner (``STREAMSCORE_LEARN_FROM=fnw``; off: ``wait``)."""
         self._deadlines: dict[int, list[tuple[float, str, str]]] = {}
         """Per partition, a heap of (deadline, user_id, request_id) of the requests waiting for labels."""
 
@@ -197,6 +200,9 @@ class Processor:
         if result.outcome in ("unknown_request", "unknown_item"):
             return [self._dead_letter(raw, result.reason, f"label_{result.outcome}", source)]
         outputs = [self._example(e) for e in result.examples]
+        if result.outcome == "positive":
+            outputs.extend(self._early(self.early.at_label(str(getattr(event, "request_id", "")), states.pending,
+                                                           result.item_id, event.ts)))
         if self.items is not None and result.outcome == "positive":
             request_id = getattr(event, "request_id", None)
             delta = self.items.label(event, states.pending.get(request_id) if request_id else None,
@@ -245,6 +251,11 @@ class Processor:
         self.counters.inc(f"examples_{'positive' if example['y'] else 'negative'}")
         return example_output(example)
 
+    def _early(self, records: list[dict[str, Any]]) -> list[Output]:
+        for record in records:
+            self.counters.inc(f"early_{record['kind']}")
+        return [example_output(r) for r in records]
+
     def _score(self, request: Request, state: UserState, states: StateCache, partition: int) -> list[Output]:
         started = time.perf_counter()
         vectors = self.features.vectors(state, request)
@@ -263,6 +274,7 @@ class Processor:
         evicted = self.labels.add_request(state, states.pending, request, vectors=vectors, scores=scored.per_model,
                                           arm=scored.arm, served_model=scored.model, versions=self.scorer.versions,
                                           schema=self.features.fingerprint)
+        outputs.extend(self._early(self.early.at_score(request.request_id, states.pending)))
         self.timings.observe("label_join", time.perf_counter() - started)
         if evicted:
             self.counters.inc("requests_evicted", len({e["request_id"] for e in evicted}))

@@ -29,8 +29,9 @@ if TYPE_CHECKING:  # type names only: settings imports this module for the topic
     from streams.events import Request
 
 __all__ = [
-    "COMPACTED", "DEAD_LETTER", "EVENTS", "EXAMPLES", "FEATURE_LOG", "ITEM_DELTAS", "METRICS", "MODEL_SNAPSHOTS",
-    "OUTPUT_FILES", "SCORES", "TOPIC_NAMES", "USER_KEYED", "Output", "dead_letter_output", "dead_letter_record",
+    "COMPACTED", "DEAD_LETTER", "EARLY_KINDS", "EARLY_POSITIVE", "EARLY_SENT", "EVENTS", "EXAMPLES", "FAKE_NEGATIVE",
+    "FEATURE_LOG", "ITEM_DELTAS", "LEARNED_EARLY", "METRICS", "MODEL_SNAPSHOTS", "OUTPUT_FILES", "SCORES",
+    "TOPIC_NAMES", "USER_KEYED", "Output", "dead_letter_output", "dead_letter_record", "early_record",
     "example_output", "example_record", "feature_log_output", "score_output",
 ]
 
@@ -94,7 +95,8 @@ def feature_log_output(request: Request, scored: ScoredRequest, vectors: Sequenc
 
 
 def example_record(request_id: str, pending: Mapping[str, Any], index: int, y: int, label_ts: float) -> dict[str, Any]:
-    """One training example: candidate ``index`` of a closed request, with the vector and scores it was served."""
+    """One training example: candidate ``index`` of a closed request, with the vector and scores it was served
+    (marked :data:`LEARNED_EARLY` when the request's early records went out)."""
     item_id, x, scores = pending["items"][index]
     return {
         "request_id": request_id,
@@ -109,11 +111,46 @@ def example_record(request_id: str, pending: Mapping[str, Any], index: int, y: i
         "served_model": pending["served"],
         "model_versions": pending["versions"],
         "schema": pending["schema"],
+        **({LEARNED_EARLY: "fnw"} if pending.get(EARLY_SENT) else {}),
+    }
+
+
+FAKE_NEGATIVE, EARLY_POSITIVE = "fake_negative", "positive"
+EARLY_KINDS = (FAKE_NEGATIVE, EARLY_POSITIVE)
+"""The ``kind`` of the early records on ``examples`` (``STREAMSCORE_LEARN_FROM=fnw``, ``streams/core/early.py``):
+a served candidate learned as a negative when it is scored, and again as a positive when its label comes. A
+window-closed example has no ``kind``; its natural key is ``(request_id, item_id)``, an early record's
+``(request_id, item_id, kind)``."""
+
+LEARNED_EARLY = "learned"
+"""Field of a window-closed example whose label the learner already learned from early records (value
+``"fnw"``): the learner counts it in the metrics and does not learn it again."""
+EARLY_SENT = "early"
+"""Field of a waiting request (its ``pending`` entry) whose fake negatives went out: its positive goes out early
+too, and its window-closed examples are :data:`LEARNED_EARLY`. Kept with the request, so a request waiting when
+``learn_from`` changes, or evicted before its fake negatives, is learned once all the same."""
+
+
+def early_record(kind: str, request_id: str, pending: Mapping[str, Any], index: int, at: float) -> dict[str, Any]:
+    """An early record of candidate ``index`` of a waiting request: its logged vector (what was served, nothing
+    later), ``y`` 0 for a fake negative and 1 for a positive, ``at`` the event time it was made (the request's
+    for a fake negative, the label's for a positive). No scores: early records never touch the metrics."""
+    item_id, x, _ = pending["items"][index]
+    return {
+        "kind": kind,
+        "request_id": request_id,
+        "item_id": item_id,
+        "user_id": pending["user_id"],
+        "ts": pending["ts"],
+        "at": at,
+        "x": x,
+        "y": int(kind == EARLY_POSITIVE),
+        "schema": pending["schema"],
     }
 
 
 def example_output(example: Mapping[str, Any]) -> Output:
-    """An example, keyed by request id (one partition: the learner reads them in one order)."""
+    """An example or an early record, keyed by request id (one partition: the learner reads them in one order)."""
     return Output(EXAMPLES, str(example["request_id"]).encode(), orjson.dumps(example))
 
 

@@ -217,6 +217,7 @@ def click_probability(x: dict[str, float], weights: dict[str, float] | None = No
 def simulate(
     users: int, events: int, seed: int, *, start_ts: float = 1_700_000_000.0, item_sigma: float = ITEM_SIGMA,
     style_weight: float = WEIGHTS["style_affinity"],
+    click_delay: tuple[float, float, float] = (CLICK_DELAY_MIN_S, CLICK_DELAY_MEAN_S, CLICK_DELAY_MAX_S),
 ) -> tuple[list[Event], dict[str, Any]]:
     """Generate exactly ``events`` events for ``users`` users, in event-time order, and their truth.
 
@@ -224,9 +225,15 @@ def simulate(
     "params"}``: the oracle metrics of the true probabilities over all ``n`` (request, candidate) pairs,
     the share of pairs clicked, the number of events of each type, and the generator's parameters.
     Near the end only views and carts are generated, so every request's clicks fit in ``events``.
+    ``click_delay`` is ``(min, mean_extra, max)``: a click comes ``min`` plus an exponential of mean ``mean_extra``
+    seconds after its request, at most ``max`` (``(1, 8, 30)``: clicks seconds after the request, to measure how
+    much waiting out the attribution window costs, ``docs/learning.md``).
     """
     if users < 1 or events < 0:
         raise ValueError(f"need users >= 1 and events >= 0, got users={users}, events={events}")
+    delay_min, delay_mean, delay_max = click_delay
+    if not (0.0 <= delay_min <= delay_max and delay_mean > 0.0):
+        raise ValueError(f"need 0 <= min <= max and mean_extra > 0 in click_delay, got {click_delay}")
     rng = random.Random(seed)
     world = _World(users, rng, item_sigma)
     weights = {**WEIGHTS, "style_affinity": style_weight}
@@ -271,8 +278,8 @@ def simulate(
                 probs.append(p)
                 labels.append(y)
                 if y:
-                    delay = CLICK_DELAY_MIN_S + rng.expovariate(1.0 / CLICK_DELAY_MEAN_S)
-                    click_ts = round(ts + min(delay, CLICK_DELAY_MAX_S), 3)
+                    delay = delay_min + rng.expovariate(1.0 / delay_mean)
+                    click_ts = round(ts + min(delay, delay_max), 3)
                     click: Event = {"event_id": "", "user_id": user.user_id, "ts": click_ts, "type": "click",
                                     "request_id": request_id, "item_id": item.item_id}
                     heapq.heappush(pending, (click_ts, len(probs), click))
@@ -303,8 +310,7 @@ def simulate(
             "styles": {i.item_id: i.style for i in world.items}, "price_mu": PRICE_MU, "price_sigma": PRICE_SIGMA,
             "items": len(world.items), "categories": N_CATEGORIES,
             "candidates": [MIN_CANDIDATES, MAX_CANDIDATES],
-            "click_delay_s": {"min": CLICK_DELAY_MIN_S, "mean_extra": CLICK_DELAY_MEAN_S,
-                              "max": CLICK_DELAY_MAX_S},
+            "click_delay_s": {"min": delay_min, "mean_extra": delay_mean, "max": delay_max},
         },
     }
     return out, truth

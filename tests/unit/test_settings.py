@@ -73,6 +73,7 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("learner_web_port", "7000", 7000),
     ("learner_max_seen", "5000", 5000),
     ("negative_sample_rate", "0.25", 0.25),
+    ("learn_from", "fnw", "fnw"),
     ("item_features", "false", False),
     ("item_lag", "30", 30.0),
     ("item_half_life", "3600", 3600.0),
@@ -292,6 +293,16 @@ def test_show_settings_lists_every_setting_once_and_hides_the_key() -> None:
     shown = {name: (value, source) for name, value, source in rows}
     assert shown["snapshot_key"] == ("<hidden: 14 characters>", "environment")
     assert all("top-secret-key" not in value for _, value, _ in rows)
+
+
+@pytest.mark.parametrize("raw", ["FNW", "fnc", ""])
+def test_learn_from_names_the_choices_and_what_they_do(raw: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"STREAMSCORE_LEARN_FROM": raw})
+    assert str(info.value) == (
+        f"STREAMSCORE_LEARN_FROM={raw!r} is not valid: expected wait or fnw (wait: learn each example when its "
+        "attribution window closes; fnw: learn at once with fake negatives, see docs/learning.md)")
+    assert load_settings({}).learn_from == "wait"
 
 
 @pytest.mark.parametrize("raw", ["1.5", "2"])

@@ -188,3 +188,19 @@ def test_no_click_is_cut_off_at_the_end() -> None:
         assert len(events) == events_n
         clicks = sum(e["type"] == "click" for e in events)
         assert clicks == round(truth["click_rate"] * truth["oracle"]["n"]) > 0
+
+
+def test_click_delay_sets_how_long_after_its_request_a_click_comes() -> None:
+    """``--click-delay 1,8,30``: clicks seconds after the request (docs/learning.md measures on it); the default
+    stream is untouched by the option existing (same draws, only the delays differ)."""
+    events, truth = simulate(users=50, events=3_000, seed=5, click_delay=(1.0, 8.0, 30.0))
+    default, _ = simulate(users=50, events=3_000, seed=5)
+    requests = {e["request_id"]: e["ts"] for e in events if e["type"] == "request"}
+    delays = [e["ts"] - requests[e["request_id"]] for e in events if e["type"] == "click"]
+    assert delays and all(1.0 - 1e-6 <= d <= 30.0 + 1e-6 for d in delays)
+    assert max(delays) > 20.0 and sum(delays) / len(delays) < 12.0  # 1 + Exp(8), capped at 30
+    assert truth["params"]["click_delay_s"] == {"min": 1.0, "mean_extra": 8.0, "max": 30.0}
+    assert [(e["ts"], e["user_id"], e["candidates"]) for e in events if e["type"] == "request"] == [
+        (e["ts"], e["user_id"], e["candidates"]) for e in default if e["type"] == "request"]
+    with pytest.raises(ValueError, match="click_delay"):
+        simulate(users=5, events=10, seed=0, click_delay=(5.0, 8.0, 1.0))
