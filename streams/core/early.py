@@ -16,7 +16,7 @@ them: a request's fake negatives right after its feature-log record, a positive 
 learner's order is the event order of each partition, in a replay as live, and a redelivery repeats records
 the learner skips by their natural key ``(request_id, item_id, kind)``.
 
->>> from streams.core.processor import PendingCache
+>>> from streams.core.statecache import PendingCache
 >>> pending = PendingCache(lambda rid: None)
 >>> pending.put("r1", {"user_id": "u", "ts": 100.0, "schema": "fs", "items": [["a", {"f": 1.0}, {}],
 ...                                                                        ["b", {"f": 2.0}, {}]]})

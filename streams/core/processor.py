@@ -28,6 +28,7 @@ import heapq
 import logging
 import math
 import time
+from typing import Any
 
 from features.featureset import FeatureSet
 from features.state import UserState
