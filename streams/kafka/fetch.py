@@ -1,10 +1,15 @@
-"""Read a range of offsets of one partition again, outside the worker's group consumer.
+"""Read a range of offsets of one partition again, or partitions' earliest offsets, outside the worker's group
+consumer.
 
 The worker uses it to fill a gap its own consumer left (``streams/core/gaps.py``). Its own consumer cannot
 do it: seeking faust's consumer back is undone by faust itself while records after the gap are still on their
 way (it drops any record older than the newest it delivered; tried, and the gap's records never came). So a
 short-lived consumer without a group reads the range, and the worker processes it in order before the record
 that revealed the gap.
+
+The earliest offsets are asked the same way because faust's consumer sends every request on the connection
+its fetches use: a Kafka broker answers one connection's requests in order, so a ListOffsets request waits
+behind a fetch that is long-polling for data (up to the 1.5 s faust sets), once per partition assigned.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from streams.kafka.admin import partitions_of
 
-__all__ = ["read_range"]
+__all__ = ["earliest_offsets", "read_range"]
 
 
 async def read_range(bootstrap: str, topic: str, partition: int, start: int, end: int,
@@ -42,5 +47,17 @@ async def read_range(bootstrap: str, topic: str, partition: int, start: int, end
             fetched = await consumer.getmany(tp, timeout_ms=500)
             records += [r for r in fetched.get(tp, []) if start <= r.offset < end]
         return records
+    finally:
+        await consumer.stop()
+
+
+async def earliest_offsets(bootstrap: str, topic: str, partitions: list[int]) -> dict[int, int]:
+    """The earliest offset the topic still holds of each of ``partitions``."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await partitions_of(consumer, topic)
+        found = await consumer.beginning_offsets([TopicPartition(topic, p) for p in partitions])
+        return {tp.partition: offset for tp, offset in found.items()}
     finally:
         await consumer.stop()

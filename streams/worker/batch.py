@@ -29,7 +29,7 @@ from streams.core.gaps import skipped_offsets
 from streams.core.labels import PENDING
 from streams.core.records import SCORES
 from streams.core.statecache import StateCache
-from streams.kafka.fetch import read_range
+from streams.kafka.fetch import earliest_offsets, read_range
 from streams.worker import _faust
 from streams.worker.changelog import stage_writes, write_staged
 from streams.worker.context import StreamApp
@@ -110,15 +110,16 @@ async def process_batch(sa: StreamApp, batch: Fetch) -> int:
     topic_of = sa.topic_names
     scored_at: list[float] = []
     """Produce times (record timestamps) of the batch's scored requests, for the event-to-score latency."""
-    partitions: list[int] = []
+    partitions = [tp.partition for tp in batch]
+    unindexed = [p for p in partitions if p not in sa.indexed_partitions]
+    for partition in unindexed:
+        await index_pending_requests(sa, partition)
+    never_processed = [p for p in unindexed if sa.processor.next_offset(p) is None]
+    if never_processed:
+        await _expect_earliest(sa, next(iter(batch)).topic, never_processed)
     count = 0
     for tp, records in batch.items():
         partition = tp.partition
-        partitions.append(partition)
-        if partition not in sa.indexed_partitions:
-            await index_pending_requests(sa, partition)
-            if sa.processor.next_offset(partition) is None:
-                await _expect_earliest(sa, tp.topic, partition)
         states = states_of(sa, partition)
         for record in records:
             count += 1
@@ -180,17 +181,13 @@ async def _checkpoint(sa: StreamApp, partitions: list[int]) -> None:
     await write_staged(clocks)
 
 
-async def _expect_earliest(sa: StreamApp, topic: str, partition: int) -> None:
-    """A partition without a saved clock was never processed: its first record must be its earliest offset."""
-    tp = TP(topic, partition)
+async def _expect_earliest(sa: StreamApp, topic: str, partitions: list[int]) -> None:
+    """Partitions without a saved clock were never processed: their first record must be their earliest offset."""
     try:
-        earliest = (await sa.app.consumer.earliest_offsets(tp)).get(tp)
+        sa.first_offsets.update(await earliest_offsets(sa.settings.bootstrap, topic, partitions))
     except Exception:  # no figure: the first record is not checked, the ones after it are
-        log.warning("partition %s: its earliest offset could not be read; its first record is not checked",
-                    partition, exc_info=True)
-        return
-    if earliest is not None:
-        sa.first_offsets[partition] = earliest
+        log.warning("partitions %s: their earliest offsets could not be read; their first records are not checked",
+                    partitions, exc_info=True)
 
 
 def _skipped(sa: StreamApp, partition: int, offset: int) -> range:
