@@ -57,7 +57,10 @@ class Settings:
     web_enabled: bool = True
     batch_size: int = 500
     """Most events a worker processes between two checkpoints (a changed user's state is written once per
-    checkpoint). It waits for none: what a fetch brought is processed at once, in batches of at most this."""
+    checkpoint). It waits for none: what a fetch brought is processed and its outputs sent at once."""
+    checkpoint_every: float = 0.25
+    """Most seconds between an event processed and the checkpoint that makes its state durable (outputs
+    acknowledged, states and clocks written; then its offset may be committed): work a crash would redo."""
     session_timeout: float = 10.0
     """Consumer-group session timeout in seconds (Kafka and noida-db reject values under 6)."""
     release_dead_member: bool = True

@@ -124,6 +124,10 @@ class StateCache:
     def __len__(self) -> int:
         return len(self._states)
 
+    def peek(self, user_id: str) -> UserState | None:
+        """The user's state if it is cached (maybe changed since the last checkpoint), without reading the store."""
+        return self._states.get(user_id)
+
     def get(self, user_id: str) -> UserState:
         state = self._states.get(user_id)
         if state is None:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from functools import partial
+from typing import Any, cast
 
 import faust
 from faust.types import TP
@@ -30,9 +31,10 @@ from streams.core.labels import PENDING
 from streams.core.records import SCORES
 from streams.core.statecache import StateCache
 from streams.kafka.fetch import earliest_offsets, read_range
+from streams.ops.telemetry import WorkerTelemetry
 from streams.worker import _faust
 from streams.worker.changelog import stage_writes, write_staged
-from streams.worker.context import StreamApp
+from streams.worker.context import StreamApp, Unsaved
 
 __all__ = ["CLOCK_KEY_PREFIX", "broker_time", "chunks", "clock_key", "index_pending_requests",
            "partition_states", "process_batch", "process_fetch", "register_score_agent", "sweep_expired_users"]
@@ -80,10 +82,15 @@ def chunks(fetch: Fetch, size: int) -> Iterator[dict[TP, Sequence[Any]]]:
         yield batch
 
 
-async def process_fetch(sa: StreamApp, fetch: Fetch) -> None:
-    """Process one fetch in batches of at most ``batch_size`` records, each with its checkpoint."""
+async def process_fetch(sa: StreamApp, fetch: Fetch) -> bool:
+    """Process one fetch in batches of at most ``batch_size`` records; checkpoint after ``batch_size`` events.
+    Returns whether everything processed so far is durable (the fetch loop then acknowledges the offsets)."""
+    unsaved = sa.unsaved
     for batch in chunks(fetch, sa.settings.batch_size):
         await process_batch(sa, batch)
+        if unsaved.events >= sa.settings.batch_size:
+            await checkpoint(sa)
+    return not unsaved.events
 
 
 def states_of(sa: StreamApp, partition: int) -> StateCache:
@@ -97,19 +104,18 @@ def states_of(sa: StreamApp, partition: int) -> StateCache:
 
 
 async def process_batch(sa: StreamApp, batch: Fetch) -> int:
-    """Process one batch, partition by partition, and checkpoint it.
+    """Process one batch, partition by partition, and send its outputs (not awaited: :func:`checkpoint` does).
 
     Order matters for "nothing lost, nothing twice": outputs are acknowledged by the broker *before* the
-    users' states are written, and the offsets are committed (when the fetch loop acknowledges the batch to
-    faust) after both. So after a crash, a state that holds an event implies its outputs went out, and the
-    processor skips the redelivered event; a state that does not hold it gets it again, outputs and all.
+    users' states are written, and the offsets are committed (when the fetch loop acknowledges them to faust)
+    after both. So after a crash, a state that holds an event implies its outputs went out, and the processor
+    skips the redelivered event; a state that does not hold it gets it again, outputs and all.
     """
-    deliveries: list[Awaitable[Any]] = []
+    unsaved = sa.unsaved
+    deliveries = unsaved.deliveries
     telemetry = sa.telemetry
     send = sa.app.producer.send
     topic_of = sa.topic_names
-    scored_at: list[float] = []
-    """Produce times (record timestamps) of the batch's scored requests, for the event-to-score latency."""
     partitions = [tp.partition for tp in batch]
     unindexed = [p for p in partitions if p not in sa.indexed_partitions]
     for partition in unindexed:
@@ -120,6 +126,7 @@ async def process_batch(sa: StreamApp, batch: Fetch) -> int:
     count = 0
     for tp, records in batch.items():
         partition = tp.partition
+        unsaved.partitions.add(partition)
         states = states_of(sa, partition)
         for record in records:
             count += 1
@@ -130,17 +137,34 @@ async def process_batch(sa: StreamApp, batch: Fetch) -> int:
                 inputs = [*await _read_skipped(sa, tp.topic, partition, skipped), *inputs]
             for raw, source in inputs:
                 for out in sa.processor.process_one(raw, source, states):
-                    deliveries.append(await send(topic_of[out.topic], out.key, out.value, None, None, None))
+                    # faust's producer gives aiokafka's future, which resolves once the broker has the record.
+                    delivery = cast("asyncio.Future[Any]", await send(topic_of[out.topic], out.key, out.value,
+                                                                     None, None, None))
+                    deliveries.append(delivery)
                     telemetry.observe_output(out.topic, out.key, out.value)
                     if out.topic == SCORES and source.timestamp is not None:
-                        scored_at.append(source.timestamp)
+                        delivery.add_done_callback(partial(_observe_score, telemetry, source.timestamp))
+        _record_lag(sa, tp, records[-1].offset)
+    unsaved.events += count
+    telemetry.sample_throughput()
+    return count
+
+
+def _observe_score(telemetry: WorkerTelemetry, produced: float, delivery: Any) -> None:
+    """Event-to-score latency: from the event's record timestamp to the broker's acknowledgement of its score."""
+    telemetry.event_to_score.observe(max(0.0, time.time() - produced))
+
+
+async def checkpoint(sa: StreamApp) -> None:
+    """Make everything processed since the last checkpoint durable: wait for its outputs, then write the
+    changed states and clocks (:func:`_write_states`), then sweep expired users where due."""
+    unsaved = sa.unsaved
+    telemetry = sa.telemetry
     with telemetry.timings.stage("deliver"):
-        await asyncio.gather(*deliveries)
-    delivered = time.time()
-    for produced in scored_at:
-        telemetry.event_to_score.observe(max(0.0, delivered - produced))
+        await asyncio.gather(*unsaved.deliveries)
     started = time.perf_counter()
-    await _checkpoint(sa, partitions)
+    partitions = sorted(unsaved.partitions)
+    await _write_states(sa, partitions)
     for partition in partitions:
         newest = sa.processor.max_ts.get(partition)
         if newest is not None and sa.sweeper.due(partition, newest):
@@ -150,14 +174,11 @@ async def process_batch(sa: StreamApp, batch: Fetch) -> int:
                 log.exception("sweeping expired users of partition %s failed", partition)
                 sa.processor.counters.inc("sweep_errors")
     telemetry.timings.observe("state_write", time.perf_counter() - started)
-    for tp, records in batch.items():
-        _record_lag(sa, tp, records[-1].offset)
-    telemetry.sample_throughput()
-    return count
+    sa.unsaved = Unsaved()
 
 
-async def _checkpoint(sa: StreamApp, partitions: list[int]) -> None:
-    """Write what the batch changed: waiting requests, then users, then each partition's event clock.
+async def _write_states(sa: StreamApp, partitions: list[int]) -> None:
+    """Write what changed: waiting requests, then users, then each partition's event clock.
 
     Waiting requests before the users that index them, each acknowledged before the next: a crash between the
     two leaves the user's last events unapplied, and they are applied again, rewriting the same entries. The
@@ -267,7 +288,8 @@ def register_score_agent(sa: StreamApp) -> None:
     The agent is faust's subscription to the topic (so its assignor co-partitions the tables with it); its
     stream stays empty, since the consumer hands the topic's fetches to :func:`process_fetch` instead.
     """
-    _faust.deliver_fetches(sa.app, sa.settings.topic("events"), lambda fetch: process_fetch(sa, fetch))
+    _faust.deliver_fetches(sa.app, sa.settings.topic("events"), lambda fetch: process_fetch(sa, fetch),
+                           lambda: checkpoint(sa), sa.settings.checkpoint_every)
 
     @sa.app.agent(sa.topics["events"], name="score")
     async def score(stream: faust.StreamT) -> None:

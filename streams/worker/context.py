@@ -6,6 +6,7 @@ Its own module so that the batch loop (``batch.py``), the views (``views.py``) a
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,17 @@ from streams.ops.reports import LearnerReports
 from streams.ops.telemetry import WorkerTelemetry
 from streams.settings import Settings
 
-__all__ = ["StreamApp"]
+__all__ = ["StreamApp", "Unsaved"]
+
+
+@dataclass
+class Unsaved:
+    """What the worker processed since its last checkpoint (``streams/worker/batch.py``)."""
+
+    events: int = 0
+    partitions: set[int] = field(default_factory=set)
+    deliveries: list[Awaitable[Any]] = field(default_factory=list)
+    """The outputs sent, each resolving once the broker has it."""
 
 
 @dataclass
@@ -36,6 +47,7 @@ class StreamApp:
     """The learner's reports, followed from the ``metrics`` topic."""
     indexed_partitions: set[int] = field(default_factory=set)
     """Partitions whose waiting requests are in the processor's deadline index."""
+    unsaved: Unsaved = field(default_factory=Unsaved)
     states: dict[int, StateCache] = field(default_factory=dict)
     """Per owned partition, its decoded user states and waiting requests (``streams/core/statecache.py``)."""
     topic_names: dict[str, str] = field(default_factory=dict)

@@ -17,7 +17,7 @@ from streams.ops.prometheus import CONTENT_TYPE
 from streams.ops.worker_metrics import worker_prometheus
 from streams.worker.context import StreamApp
 
-__all__ = ["dashboard_snapshot", "register_views"]
+__all__ = ["current_state", "dashboard_snapshot", "register_views"]
 
 
 def dashboard_snapshot(sa: StreamApp) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def register_views(sa: StreamApp) -> None:
 
         @sa.app.table_route(table=sa.user_state, match_info="user_id")  # type: ignore[arg-type]
         async def get(self, request: Any, user_id: str) -> Any:
-            state = decode_state(sa.user_state.get(user_id))
+            state = current_state(sa, user_id)
             if not state:
                 return self.json({"user_id": user_id, "error": "unknown user (no events yet, or expired)"},
                                  status=404)
@@ -99,3 +99,13 @@ def _serve(view: faust.web.View, name: str) -> Any:
         return view.text(f"no such dashboard file: {name!r}\n", status=404, headers=dict(HEADERS))
     # In the headers, not content_type=: aiohttp refuses a charset inside its content_type argument.
     return view.bytes(found.body, headers={**HEADERS, "Content-Type": found.content_type})
+
+
+def current_state(sa: StreamApp, user_id: str) -> dict[str, Any]:
+    """The user's state as the worker has it now: its cached state, which may hold events since the last
+    checkpoint (``streams/worker/batch.py``), else the stored one."""
+    for cache in sa.states.values():
+        state = cache.peek(user_id)
+        if state is not None:
+            return state
+    return decode_state(sa.user_state.get(user_id))

@@ -49,6 +49,7 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("web_port", "8080", 8080),
     ("web_enabled", "false", False),
     ("batch_size", "64", 64),
+    ("checkpoint_every", "1.5", 1.5),
     ("session_timeout", "30", 30.0),
     ("release_dead_member", "false", False),
     ("max_candidates", "20", 20),
