@@ -55,7 +55,7 @@ class Settings:
     """Address the worker's HTTP views bind to; localhost unless you mean to expose them."""
     web_port: int = 6066
     web_enabled: bool = True
-    batch_size: int = 500
+    batch_size: int = 1000
     """Most events a worker processes between two checkpoints (a changed user's state is written once per
     checkpoint). It waits for none: what a fetch brought is processed and its outputs sent at once."""
     checkpoint_every: float = 0.25
