@@ -5,23 +5,28 @@ bytes. Decoding a state (~30 µs for a few KB of JSON) for every batch a user ap
 (its vectors, ~50 µs) at every label, was a quarter of the worker's time. So the objects stay here between
 batches: each is decoded once, when first needed, and encoded once per checkpoint in which it changed.
 
-The store stays the truth. :meth:`StateCache.dirty` gives what changed since the last checkpoint; once the
-worker has written it, :meth:`StateCache.written` marks it clean, and clean entries beyond a bound are dropped
-(oldest first) so memory stays bounded: a dropped entry is read from the store again when next needed. The
-worker keeps one cache per partition it owns, and drops it when the partition is revoked, so a cache never
-outlives the ownership that makes it current (another worker may change the store meanwhile).
+The store stays the truth. A checkpoint :meth:`~StateCache.take` s what changed since the last one (encoded,
+and clean again from then on), under a sequence number; the worker may go on processing while those rows are
+on their way to the store. Once checkpoint ``seq`` is written, :meth:`~StateCache.durable` lets the cache drop
+clean entries beyond a bound (oldest first) so memory stays bounded; an entry taken by a checkpoint not yet
+written is never dropped, since reading it back from the store would give its older bytes. The worker keeps
+one cache per partition it owns, and drops it when the partition is revoked, so a cache never outlives the
+ownership that makes it current (another worker may change the store meanwhile).
 
 >>> stored = {"u1": b'{"n":1}'}
->>> cache = StateCache(stored.get, max_clean=1)
+>>> cache = StateCache(stored.get, max_clean=0)
 >>> cache.get("u1")["n"] += 1
 >>> cache.mark_dirty("u1")
->>> rows = cache.dirty()
+>>> rows = cache.take(seq=1)
 >>> rows
 [('u1', b'{"n":2}')]
+>>> cache.durable(seq=0)  # checkpoint 1 is not written yet: u1 stays
+>>> cache.get("u1")
+{'n': 2}
 >>> stored.update(rows)
->>> cache.written(rows)
->>> cache.dirty(), cache.get("u1")
-([], {'n': 2})
+>>> cache.durable(seq=1)  # now it may go, and is read from the store when needed again
+>>> len(cache), cache.get("u1")
+(0, {'n': 2})
 """
 
 from __future__ import annotations
@@ -44,13 +49,13 @@ PENDING_KEPT = 4_000
 Load = Callable[[str], bytes | None]
 
 
-def _drop_oldest(values: dict[str, Any], keep: int, protected: set[str]) -> None:
-    """Drop the oldest entries of ``values`` not in ``protected`` until at most ``keep`` are left."""
+def _droppable(values: dict[str, Any], keep: int, dirty: set[str], taken: dict[str, int], seq: int) -> list[str]:
+    """The oldest keys of ``values`` beyond ``keep`` that may be dropped once checkpoint ``seq`` is written:
+    not changed since, and not taken by a later checkpoint."""
     excess = len(values) - keep
     if excess <= 0:
-        return
-    for key in [k for k in values if k not in protected][:excess]:
-        del values[key]
+        return []
+    return [k for k in values if k not in dirty and taken.get(k, -1) <= seq][:excess]
 
 
 class PendingCache:
@@ -65,6 +70,8 @@ class PendingCache:
         self._max_clean = max_clean
         self._values: dict[str, dict[str, Any] | None] = {}
         self._dirty: set[str] = set()
+        self._taken: dict[str, int] = {}
+        """The checkpoint that last took each entry."""
         self._journal: dict[str, tuple[bool, dict[str, Any] | None]] | None = None
 
     def get(self, request_id: str) -> dict[str, Any] | None:
@@ -95,13 +102,22 @@ class PendingCache:
         return [(rid, None if self._values[rid] is None else orjson.dumps(self._values[rid]))
                 for rid in sorted(self._dirty)]
 
-    def written(self) -> None:
-        """Everything :meth:`dirty` gave is in the store: all clean; deleted and the oldest entries dropped."""
+    def take(self, seq: int) -> list[tuple[str, bytes | None]]:
+        """:meth:`dirty`, for checkpoint ``seq`` to write: those entries are clean from now on."""
+        rows = self.dirty()
+        for request_id, _ in rows:
+            self._taken[request_id] = seq
         self._dirty.clear()
-        self._journal = None
-        for request_id in [rid for rid, entry in self._values.items() if entry is None]:
-            del self._values[request_id]  # deleted in the store too: a later read finds nothing there
-        _drop_oldest(self._values, self._max_clean, self._dirty)
+        return rows
+
+    def durable(self, seq: int) -> None:
+        """Checkpoint ``seq`` is in the store: drop the entries it deleted, and the oldest beyond the bound."""
+        dirty, taken = self._dirty, self._taken
+        gone = [rid for rid, entry in self._values.items()
+                if entry is None and rid not in dirty and taken.get(rid, -1) <= seq]  # a read now finds nothing
+        for request_id in gone + _droppable(self._values, self._max_clean + len(gone), dirty, taken, seq):
+            self._values.pop(request_id, None)
+            taken.pop(request_id, None)
 
 
 class StateCache:
@@ -119,6 +135,8 @@ class StateCache:
         self._stored: dict[str, bytes | None] = {}
         """The bytes the store holds for each cached user: a clean state's snapshot, free."""
         self._dirty: set[str] = set()
+        self._taken: dict[str, int] = {}
+        """The checkpoint that last took each user's state."""
         self.pending = PendingCache(load_pending or (lambda request_id: None), max_clean_pending)
 
     def __len__(self) -> int:
@@ -157,21 +175,30 @@ class StateCache:
         """(user_id, encoded state) of every changed user, in a stable order."""
         return [(user_id, encode_state(self._states[user_id])) for user_id in sorted(self._dirty)]
 
-    def written(self, rows: Sequence[tuple[str, bytes]]) -> None:
-        """The ``rows`` :meth:`dirty` gave (and the pending requests') are in the store: all clean again, and
-        the oldest clean states beyond the bound dropped."""
+    def take(self, seq: int) -> list[tuple[str, bytes]]:
+        """:meth:`dirty`, for checkpoint ``seq`` to write: those states are clean from now on (the pending
+        requests' rows are taken separately, with ``pending.take``, to be written first)."""
+        rows = self.dirty()
         for user_id, blob in rows:
             self._stored[user_id] = blob
+            self._taken[user_id] = seq
         self._dirty.clear()
-        self.pending.written()
-        if len(self._states) > self._max_clean:
-            _drop_oldest(self._states, self._max_clean, self._dirty)
-            for user_id in [u for u in self._stored if u not in self._states]:
-                del self._stored[user_id]
+        return rows
 
-    def forget(self, user_ids: Sequence[str]) -> None:
-        """Drop users deleted from the store (expired) without a state write."""
-        for user_id in user_ids:
+    def durable(self, seq: int) -> None:
+        """Checkpoint ``seq`` is in the store: the oldest clean states beyond the bound may go."""
+        for user_id in _droppable(self._states, self._max_clean, self._dirty, self._taken, seq):
+            del self._states[user_id]
+            self._stored.pop(user_id, None)
+            self._taken.pop(user_id, None)
+        self.pending.durable(seq)
+
+    def forget(self, user_ids: Sequence[str], seq: int) -> list[str]:
+        """Drop users deleted from the store as expired by checkpoint ``seq``, unless an event changed them
+        since (they are active again, and their next checkpoint writes them back); return those dropped."""
+        dropped = [u for u in user_ids if u not in self._dirty and self._taken.get(u, -1) <= seq]
+        for user_id in dropped:
             self._states.pop(user_id, None)
             self._stored.pop(user_id, None)
-            self._dirty.discard(user_id)
+            self._taken.pop(user_id, None)
+        return dropped

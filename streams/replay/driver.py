@@ -54,6 +54,7 @@ class ReplayDriver:
         self._cache = StateCache(self._states.get, self._pending.get)
         """The decoded states, kept across checkpoints as a worker keeps them (``streams/core/statecache.py``)."""
         self._in_batch = 0
+        self._checkpoints = 0
         self.outputs: dict[str, list[Output]] = defaultdict(list)
         self.position = 0
         self.sink = sink
@@ -94,14 +95,14 @@ class ReplayDriver:
     def _flush(self) -> None:
         """A checkpoint: write the changed states and waiting requests, as a worker does."""
         with self.processor.timings.stage("state_write"):
-            for request_id, blob in self._cache.pending.dirty():
+            self._checkpoints += 1
+            for request_id, blob in self._cache.pending.take(self._checkpoints):
                 if blob is None:
                     self._pending.pop(request_id, None)
                 else:
                     self._pending[request_id] = blob
-            rows = self._cache.dirty()
-            self._states.update(rows)
-            self._cache.written(rows)
+            self._states.update(self._cache.take(self._checkpoints))
+            self._cache.durable(self._checkpoints)
         self._in_batch = 0
 
     def _emit(self, outputs: list[Output]) -> None:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import rocksdict
@@ -23,10 +24,11 @@ from mode.utils.futures import notify
 
 __all__ = [
     "FAUST_KEY_PREFIX",
+    "Checkpoint",
     "FetchHandler",
-    "Flush",
     "app_tasks",
     "changelog_topic_name",
+    "chunks",
     "deliver_fetches",
     "member_id",
     "partition_db",
@@ -36,11 +38,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FetchHandler = Callable[[Mapping[TP, Sequence[Any]]], Awaitable[bool]]
-"""Takes one fetch of the events topic, as aiokafka ``ConsumerRecord`` lists by partition; returns True when
-everything it was given so far is out and written (a checkpoint ran): their offsets may be committed then."""
-Flush = Callable[[], Awaitable[None]]
-"""Makes everything the handler was given durable (a checkpoint)."""
+FetchHandler = Callable[[Mapping[TP, Sequence[Any]]], Awaitable[Any]]
+"""Processes one batch of the events topic, as aiokafka ``ConsumerRecord`` lists by partition."""
+Checkpoint = Callable[[], "asyncio.Future[None]"]
+"""Starts making everything the handler processed so far durable; the future resolves once it is."""
 
 FAUST_KEY_PREFIX = b"__faust"
 """faust keeps its own bookkeeping (the persisted changelog offset) in the same RocksDB as the table's keys."""
@@ -90,15 +91,16 @@ def write_partition(table: Any, partition: int, rows: Iterable[tuple[bytes, byte
     partition_db(table, partition).write(batch)
 
 
-def deliver_fetches(app: Any, topic: str, handler: FetchHandler, flush: Flush, flush_within: float) -> None:
-    """Make ``app``'s consumer hand every fetch of ``topic`` to ``handler`` whole, instead of turning each
-    record into a faust ``Event`` for a ``Stream`` (about 100 µs of faust machinery per event, measured in
-    ``bench/``). Records of other topics (table changelogs of standbys, faust's own) go the usual way.
+def deliver_fetches(app: Any, topic: str, handler: FetchHandler, checkpoint: Checkpoint, batch_size: int,
+                    checkpoint_every: float) -> None:
+    """Make ``app``'s consumer hand each fetch of ``topic`` to ``handler`` whole (in batches of at most
+    ``batch_size`` records), instead of turning each record into a faust ``Event`` for a ``Stream`` (about
+    100 µs of faust machinery per event, measured in ``bench/``). Records of other topics (table changelogs of
+    standbys, faust's own) go the usual way.
 
-    ``handler`` returns whether everything it was given so far is durable (a checkpoint ran); until then the
-    fetches' offsets are held back from faust's commits. ``flush`` makes everything durable; the loop calls it
-    when what it holds back is ``flush_within`` seconds old and no fetch brought a checkpoint, when the flow
-    stops (a rebalance) and when the worker stops, so a checkpoint is never more than that late.
+    The loop calls ``checkpoint`` after ``batch_size`` records, when the oldest record not checkpointed is
+    ``checkpoint_every`` seconds old, when the flow stops (a rebalance) and when the worker stops; it holds the
+    records' offsets back from faust's commits until the checkpoint's future says they are durable.
 
     Call before the consumer is created (``app.consumer`` is made on first use). The topic must still be
     subscribed through faust (an agent on it), so the assignor co-partitions the tables with it.
@@ -107,9 +109,32 @@ def deliver_fetches(app: Any, topic: str, handler: FetchHandler, flush: Flush, f
 
     class FetchConsumer(base):  # type: ignore[misc, valid-type]  # a class chosen at run time
         async def _drain_messages(self, fetcher: Any) -> None:
-            await _FetchLoop(self, topic, handler, flush, flush_within).run(fetcher)
+            await _FetchLoop(self, topic, handler, checkpoint, batch_size, checkpoint_every).run(fetcher)
 
     app.transport.Consumer = FetchConsumer
+
+
+def chunks(fetch: Mapping[TP, Sequence[Any]], size: int) -> Iterator[dict[TP, Sequence[Any]]]:
+    """Split a fetch into batches of at most ``size`` records that take turns between its partitions (a
+    fetch can hold thousands of one partition's records, which must not hold the others back), each
+    partition's records kept in order.
+
+    >>> tp0, tp1 = TP("events", 0), TP("events", 1)
+    >>> [{tp.partition: list(r) for tp, r in c.items()} for c in chunks({tp0: [1, 2, 3, 4, 5], tp1: [6]}, 2)]
+    [{0: [1], 1: [6]}, {0: [2, 3]}, {0: [4, 5]}]
+    """
+    taken = {tp: 0 for tp in fetch}
+    while True:
+        left = [tp for tp in fetch if taken[tp] < len(fetch[tp])]
+        if not left:
+            return
+        share = max(1, size // len(left))
+        batch: dict[TP, Sequence[Any]] = {}
+        for tp in left[:size]:
+            start = taken[tp]
+            batch[tp] = fetch[tp][start:start + share]
+            taken[tp] = start + len(batch[tp])
+        yield batch
 
 
 class _FetchLoop:
@@ -118,21 +143,28 @@ class _FetchLoop:
     The rest is kept: wait for flow (a rebalance stops it), fetch the active partitions only, drop a fetch made
     before a rebalance (the consumer seeks back to the committed offsets), commit every ``broker_commit_every``
     acks. Unlike faust's loop, no record of the topic is dropped for being older than the newest read: the
-    processor knows a redelivery by its offset (``streams/core/eventclock.py``). While fetches wait for their
-    checkpoint, a stand-in message of theirs is "unacked", so a rebalance waits (``Consumer.wait_empty``) until
-    they are durable before it commits and hands the partitions over.
+    processor knows a redelivery by its offset (``streams/core/eventclock.py``).
+
+    Checkpoints are written while the loop goes on processing (their futures resolve in order). Until one
+    resolves, a stand-in message of its records is "unacked", so a rebalance waits (``Consumer.wait_empty``)
+    until they are durable before it commits and hands the partitions over.
     """
 
-    def __init__(self, consumer: Any, topic: str, handler: FetchHandler, flush: Flush, flush_within: float) -> None:
+    def __init__(self, consumer: Any, topic: str, handler: FetchHandler, checkpoint: Checkpoint, batch_size: int,
+                 checkpoint_every: float) -> None:
         self.consumer = consumer
         self.topic = topic
         self.handler = handler
-        self.flush = flush
-        self.flush_within = flush_within
+        self.checkpoint = checkpoint
+        self.batch_size = batch_size
+        self.checkpoint_every = checkpoint_every
         self.held: dict[TP, tuple[int, int]] = {}
-        """Per partition, the first and last offset processed but not yet durable."""
+        """Per partition, the first and last offset processed since the last checkpoint."""
+        self.held_events = 0
         self.held_since: float | None = None
-        self.in_flight: Any = None
+        self.stand_in: Any = None
+        self.last: asyncio.Future[None] | None = None
+        """The newest checkpoint's future (each waits for the one before it)."""
 
     async def run(self, fetcher: Any) -> None:
         consumer = self.consumer
@@ -140,9 +172,12 @@ class _FetchLoop:
         commit_every = consumer._commit_every
         try:
             while not (consumer_stopped() or fetcher_stopped()):
-                if self.held and (not consumer.flow_active or self._held_for() >= self.flush_within):
-                    await self._finish(self.flush())
-                timeout = 1.0 if not self.held else max(0.0, self.flush_within - self._held_for())
+                self._raise_if_failed()
+                if self.held and not consumer.flow_active:  # a rebalance: make everything durable first
+                    await self._finish(self._checkpoint())
+                elif self.held and self._held_for() >= self.checkpoint_every:
+                    self._checkpoint()
+                timeout = 1.0 if not self.held else max(0.0, self.checkpoint_every - self._held_for())
                 records, active = await consumer._wait_next_records(timeout)
                 if not records or consumer.should_stop:
                     await consumer.sleep(0)
@@ -153,9 +188,11 @@ class _FetchLoop:
                 usable = {tp: recs for tp, recs in records.items()
                           if recs and (active is None or tp in active or tp in consumer._buffered_partitions)}
                 ours = {tp: recs for tp, recs in usable.items() if tp.topic == self.topic}
-                if ours:
-                    self._hold(ours)
-                    await self._finish(self.handler(ours))
+                for batch in chunks(ours, self.batch_size):
+                    self._hold(batch)
+                    await self._finish(self.handler(batch))
+                    if self.held_events >= self.batch_size:
+                        self._checkpoint()
                 for tp, recs in usable.items():
                     if tp.topic != self.topic:
                         await _deliver_each(consumer, tp, recs)
@@ -163,8 +200,11 @@ class _FetchLoop:
                     consumer._n_acked = 0
                     await consumer.commit()
         except asyncio.CancelledError:
-            if self.held:  # a stop or a rebalance: what was processed is made durable before the loop ends
-                await self._finish(self.flush())
+            # A stop or a rebalance: what was processed is made durable before the loop ends.
+            if self.held:
+                self._checkpoint()
+            if self.last is not None:
+                await self._finish(self.last)
             raise
         except consumer.consumer_stopped_errors:
             if not consumer.transport.app.should_stop:
@@ -176,24 +216,49 @@ class _FetchLoop:
     def _held_for(self) -> float:
         return 0.0 if self.held_since is None else time.monotonic() - self.held_since
 
-    def _hold(self, fetch: Mapping[TP, Sequence[Any]]) -> None:
+    def _raise_if_failed(self) -> None:
+        """A checkpoint that failed stops the worker: its restart (or the worker that takes the partitions
+        over) processes those records again from the last durable checkpoint."""
+        last = self.last
+        if last is not None and last.done() and not last.cancelled() and last.exception() is not None:
+            raise RuntimeError("a checkpoint failed") from last.exception()
+
+    def _hold(self, batch: Mapping[TP, Sequence[Any]]) -> None:
         consumer = self.consumer
         if not self.held:
             self.held_since = time.monotonic()
-            tp, records = next(iter(fetch.items()))
-            self.in_flight = consumer._to_message(tp, records[-1])
-            consumer._unacked_messages.add(self.in_flight)
-        for tp, records in fetch.items():
+            tp, records = next(iter(batch.items()))
+            self.stand_in = consumer._to_message(tp, records[-1])
+            consumer._unacked_messages.add(self.stand_in)
+        for tp, records in batch.items():
             first = self.held[tp][0] if tp in self.held else records[0].offset
             self.held[tp] = (first, records[-1].offset)
+            self.held_events += len(records)
             consumer._read_offset[tp] = records[-1].offset
 
-    async def _finish(self, step: Awaitable[bool | None]) -> None:
-        """Run ``step`` (the handler or the flush) to its end, shielded from a cancel, and acknowledge the held
-        offsets to faust if it made them durable.
+    def _checkpoint(self) -> asyncio.Future[None]:
+        """Start a checkpoint of everything held; its records are acknowledged to faust once it is durable."""
+        future = self.checkpoint()
+        future.add_done_callback(partial(self._durable, self.held, self.stand_in))
+        self.held, self.held_events, self.held_since, self.stand_in = {}, 0, None, None
+        self.last = future
+        return future
 
-        faust stops a worker (and restarts the fetch loop at a rebalance) by cancelling the fetch loop. The work
-        in flight is finished first, so a clean stop leaves nothing half done; the cancel takes effect after.
+    def _durable(self, held: dict[TP, tuple[int, int]], stand_in: Any, future: asyncio.Future[None]) -> None:
+        consumer = self.consumer
+        if not future.cancelled() and future.exception() is None:
+            with ack_lock:
+                for tp, (first, last) in held.items():
+                    _ack_range(consumer, tp, first, last)
+        consumer._unacked_messages.discard(stand_in)
+        notify(consumer._waiting_for_ack)
+
+    @staticmethod
+    async def _finish(step: Awaitable[Any]) -> None:
+        """Run ``step`` to its end, shielded from a cancel, then let the cancel take effect.
+
+        faust stops a worker (and restarts the fetch loop at a rebalance) by cancelling the fetch loop: the work
+        in flight is finished first, so a clean stop leaves nothing half done.
         """
         task = asyncio.ensure_future(step)
         cancelled = False
@@ -202,15 +267,7 @@ class _FetchLoop:
                 await asyncio.shield(task)
             except asyncio.CancelledError:
                 cancelled = True
-        durable = task.result() is not False  # the step's own error, if it failed
-        if durable and self.held:
-            consumer = self.consumer
-            with ack_lock:
-                for tp, (first, last) in self.held.items():
-                    _ack_range(consumer, tp, first, last)
-            consumer._unacked_messages.discard(self.in_flight)
-            notify(consumer._waiting_for_ack)
-            self.held, self.held_since, self.in_flight = {}, None, None
+        task.result()  # the step's own error, if it failed
         if cancelled:
             raise asyncio.CancelledError
 

@@ -1,14 +1,16 @@
 """The worker's batch loop: each fetch of the events topic is processed whole, partition by partition.
 
-faust's consumer hands every fetch of ``events`` to :func:`process_fetch` as it arrives (``_faust.deliver_fetches``)
-instead of making each record a faust ``Event`` for a ``Stream``, which cost ~100 µs of faust machinery per event.
-Nothing waits to fill a batch: what arrived is processed at once, so a batch is small when the worker keeps up
-(low latency) and large when it is behind (few checkpoints per event); ``batch_size`` bounds it.
+faust's consumer hands every fetch of ``events`` to :func:`process_batch` as it arrives, in batches of at most
+``batch_size`` (``_faust.deliver_fetches``), instead of making each record a faust ``Event`` for a ``Stream``,
+which cost ~100 µs of faust machinery per event. Nothing waits to fill a batch: what arrived is processed at
+once and its outputs sent at once.
 
-Each batch ends with a checkpoint (:func:`process_batch`): outputs acknowledged, then the changed rows' changelog
-records acknowledged and the rows written to RocksDB in one write batch per partition, then the event clocks;
-the batch's offsets are acknowledged to faust, which commits them, last. The decoded user states and waiting
-requests stay in memory between batches (``streams/core/statecache.py``), one cache per owned partition.
+A :func:`checkpoint` follows every ``batch_size`` events or ``checkpoint_every`` seconds: it takes the changed
+rows (encoded then, so later events do not leak into them) and writes them while processing goes on, in
+order: outputs acknowledged, then the changed rows' changelog records acknowledged and the rows written to
+RocksDB in one write batch per partition, then the event clocks. The fetch loop acknowledges the offsets to
+faust, which commits them, once the checkpoint is durable. The decoded user states and waiting requests stay
+in memory between checkpoints (``streams/core/statecache.py``), one cache per owned partition.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, cast
 
@@ -36,8 +39,8 @@ from streams.worker import _faust
 from streams.worker.changelog import stage_writes, write_staged
 from streams.worker.context import StreamApp, Unsaved
 
-__all__ = ["CLOCK_KEY_PREFIX", "broker_time", "chunks", "clock_key", "index_pending_requests",
-           "partition_states", "process_batch", "process_fetch", "register_score_agent", "sweep_expired_users"]
+__all__ = ["CLOCK_KEY_PREFIX", "Taken", "broker_time", "checkpoint", "clock_key", "index_pending_requests",
+           "partition_states", "process_batch", "register_score_agent", "sweep_expired_users"]
 
 log = logging.getLogger(__name__)
 
@@ -57,40 +60,6 @@ def broker_time(record: Any) -> float | None:
     """A record's broker timestamp in seconds, or None when it has none (Kafka gives -1 ms)."""
     timestamp = getattr(record, "timestamp", None)
     return timestamp / 1000 if isinstance(timestamp, int | float) and timestamp > 0 else None
-
-
-def chunks(fetch: Fetch, size: int) -> Iterator[dict[TP, Sequence[Any]]]:
-    """Split a fetch into batches of at most ``size`` records that take turns between its partitions (a
-    fetch can hold thousands of one partition's records, which must not hold the others back), each
-    partition's records kept in order.
-
-    >>> tp0, tp1 = TP("events", 0), TP("events", 1)
-    >>> [{tp.partition: list(r) for tp, r in c.items()} for c in chunks({tp0: [1, 2, 3, 4, 5], tp1: [6]}, 2)]
-    [{0: [1], 1: [6]}, {0: [2, 3]}, {0: [4, 5]}]
-    """
-    taken = {tp: 0 for tp in fetch}
-    while True:
-        left = [tp for tp in fetch if taken[tp] < len(fetch[tp])]
-        if not left:
-            return
-        share = max(1, size // len(left))
-        batch: dict[TP, Sequence[Any]] = {}
-        for tp in left[:size]:
-            start = taken[tp]
-            batch[tp] = fetch[tp][start:start + share]
-            taken[tp] = start + len(batch[tp])
-        yield batch
-
-
-async def process_fetch(sa: StreamApp, fetch: Fetch) -> bool:
-    """Process one fetch in batches of at most ``batch_size`` records; checkpoint after ``batch_size`` events.
-    Returns whether everything processed so far is durable (the fetch loop then acknowledges the offsets)."""
-    unsaved = sa.unsaved
-    for batch in chunks(fetch, sa.settings.batch_size):
-        await process_batch(sa, batch)
-        if unsaved.events >= sa.settings.batch_size:
-            await checkpoint(sa)
-    return not unsaved.events
 
 
 def states_of(sa: StreamApp, partition: int) -> StateCache:
@@ -155,30 +124,45 @@ def _observe_score(telemetry: WorkerTelemetry, produced: float, delivery: Any) -
     telemetry.event_to_score.observe(max(0.0, time.time() - produced))
 
 
-async def checkpoint(sa: StreamApp) -> None:
-    """Make everything processed since the last checkpoint durable: wait for its outputs, then write the
-    changed states and clocks (:func:`_write_states`), then sweep expired users where due."""
-    unsaved = sa.unsaved
-    telemetry = sa.telemetry
-    with telemetry.timings.stage("deliver"):
-        await asyncio.gather(*unsaved.deliveries)
-    started = time.perf_counter()
+def checkpoint(sa: StreamApp) -> asyncio.Future[None]:
+    """Take what changed since the last checkpoint and start writing it, while processing goes on; the
+    future resolves once it is durable (outputs acknowledged, then states and clocks written).
+
+    The rows are taken (encoded) now, so later events do not leak into them; the writes wait for the previous
+    checkpoint's, so checkpoints reach the store in order.
+    """
+    unsaved, sa.unsaved = sa.unsaved, Unsaved()
+    sa.checkpoints += 1
+    seq = sa.checkpoints
     partitions = sorted(unsaved.partitions)
-    await _write_states(sa, partitions)
-    for partition in partitions:
-        newest = sa.processor.max_ts.get(partition)
-        if newest is not None and sa.sweeper.due(partition, newest):
-            try:
-                await sweep_expired_users(sa, partition, newest)
-            except Exception:  # maintenance: a failed sweep is retried at the next one, scoring goes on
-                log.exception("sweeping expired users of partition %s failed", partition)
-                sa.processor.counters.inc("sweep_errors")
-    telemetry.timings.observe("state_write", time.perf_counter() - started)
-    sa.unsaved = Unsaved()
+    caches = {p: sa.states[p] for p in partitions if p in sa.states}
+    taken = Taken(seq, partitions, caches, {p: c.pending.take(seq) for p, c in caches.items()},
+                  {p: c.take(seq) for p, c in caches.items()},
+                  {p: r for p in partitions if (r := sa.processor.clock_record(p)) is not None},
+                  {p: t for p, t in sa.processor.max_ts.items() if p in unsaved.partitions})
+    job = asyncio.ensure_future(_write(sa, sa.last_checkpoint, unsaved.deliveries, taken))
+    sa.last_checkpoint = job
+    return job
 
 
-async def _write_states(sa: StreamApp, partitions: list[int]) -> None:
-    """Write what changed: waiting requests, then users, then each partition's event clock.
+@dataclass
+class Taken:
+    """One checkpoint's rows, encoded when it was taken."""
+
+    seq: int
+    partitions: list[int]
+    caches: dict[int, StateCache]
+    pending: dict[int, list[tuple[str, bytes | None]]]
+    users: dict[int, list[tuple[str, bytes]]]
+    clocks: dict[int, bytes]
+    newest: dict[int, float]
+    """Each partition's newest event time when taken: the time its expiry sweep goes by."""
+
+
+async def _write(sa: StreamApp, previous: asyncio.Future[None] | None, deliveries: list[Awaitable[Any]],
+                 taken: Taken) -> None:
+    """Wait for the previous checkpoint and this one's outputs, then write its waiting requests, then its
+    users, then each partition's event clock; then sweep expired users where due.
 
     Waiting requests before the users that index them, each acknowledged before the next: a crash between the
     two leaves the user's last events unapplied, and they are applied again, rewriting the same entries. The
@@ -187,19 +171,29 @@ async def _write_states(sa: StreamApp, partitions: list[int]) -> None:
     decided again from the saved clock, which decides it the same way (``streams/core/eventclock.py``). Held
     events live in the clock, so committing their offsets loses none of them.
     """
+    if previous is not None:
+        await previous  # a failed checkpoint fails every one after it: the worker stops (streams/worker/_faust.py)
+    telemetry = sa.telemetry
+    with telemetry.timings.stage("deliver"):
+        await asyncio.gather(*deliveries)
+    started = time.perf_counter()
     app = sa.app
-    caches = [(p, sa.states[p]) for p in partitions if p in sa.states]
-    await write_staged([await stage_writes(app, sa.pending, p, c.pending.dirty()) for p, c in caches])
-    user_rows = {p: c.dirty() for p, c in caches}
-    await write_staged([await stage_writes(app, sa.user_state, p, user_rows[p]) for p, _ in caches])
-    for p, cache in caches:
-        cache.written(user_rows[p])
-    clocks = []
-    for partition in partitions:
-        record = sa.processor.clock_record(partition)
-        if record is not None:
-            clocks.append(await stage_writes(app, sa.pending, partition, [(clock_key(partition), record)]))
-    await write_staged(clocks)
+    await write_staged([await stage_writes(app, sa.pending, p, rows) for p, rows in taken.pending.items()])
+    await write_staged([await stage_writes(app, sa.user_state, p, rows) for p, rows in taken.users.items()])
+    await write_staged([await stage_writes(app, sa.pending, p, [(clock_key(p), record)])
+                        for p, record in taken.clocks.items()])
+    for partition, cache in taken.caches.items():
+        if sa.states.get(partition) is cache:  # still owned
+            cache.durable(taken.seq)
+    for partition in taken.partitions:
+        newest = taken.newest.get(partition)
+        if partition in sa.states and newest is not None and sa.sweeper.due(partition, newest):
+            try:
+                await sweep_expired_users(sa, partition, newest, taken.seq)
+            except Exception:  # maintenance: a failed sweep is retried at the next one, scoring goes on
+                log.exception("sweeping expired users of partition %s failed", partition)
+                sa.processor.counters.inc("sweep_errors")
+    telemetry.timings.observe("state_write", time.perf_counter() - started)
 
 
 async def _expect_earliest(sa: StreamApp, topic: str, partitions: list[int]) -> None:
@@ -269,27 +263,29 @@ async def index_pending_requests(sa: StreamApp, partition: int) -> None:
     log.info("partition %s: %s requests waiting for labels", partition, count)
 
 
-async def sweep_expired_users(sa: StreamApp, partition: int, newest: float) -> int:
-    """Delete the partition's expired users (after a checkpoint: the store is current); return how many."""
+async def sweep_expired_users(sa: StreamApp, partition: int, newest: float, seq: int) -> int:
+    """Delete the partition's expired users, once checkpoint ``seq`` is written (the store is current up to
+    it); those an event changed since are active again and kept. Return how many were deleted."""
     horizon = newest - sa.settings.allowed_lateness
-    expired = expired_users(partition_states(sa, partition), sa.processor.features, horizon)
+    expired = [key.decode() for key in expired_users(partition_states(sa, partition), sa.processor.features,
+                                                     horizon)]
+    cache = sa.states.get(partition)
+    if cache is not None:
+        expired = cache.forget(expired, seq)
     if expired:
         await write_staged([await stage_writes(sa.app, sa.user_state, partition, [(k, None) for k in expired])])
-        cache = sa.states.get(partition)
-        if cache is not None:
-            cache.forget([key.decode() for key in expired])
     sa.processor.counters.inc("users_swept", len(expired))
     return len(expired)
 
 
 def register_score_agent(sa: StreamApp) -> None:
-    """Subscribe to ``events`` and have each fetch processed whole (:func:`process_fetch`).
+    """Subscribe to ``events`` and have each fetch processed whole (:func:`process_batch`, :func:`checkpoint`).
 
     The agent is faust's subscription to the topic (so its assignor co-partitions the tables with it); its
-    stream stays empty, since the consumer hands the topic's fetches to :func:`process_fetch` instead.
+    stream stays empty, since the consumer hands the topic's fetches to :func:`process_batch` instead.
     """
-    _faust.deliver_fetches(sa.app, sa.settings.topic("events"), lambda fetch: process_fetch(sa, fetch),
-                           lambda: checkpoint(sa), sa.settings.checkpoint_every)
+    _faust.deliver_fetches(sa.app, sa.settings.topic("events"), partial(process_batch, sa), partial(checkpoint, sa),
+                           sa.settings.batch_size, sa.settings.checkpoint_every)
 
     @sa.app.agent(sa.topics["events"], name="score")
     async def score(stream: faust.StreamT) -> None:

@@ -6,6 +6,7 @@ Its own module so that the batch loop (``batch.py``), the views (``views.py``) a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,10 @@ class StreamApp:
     indexed_partitions: set[int] = field(default_factory=set)
     """Partitions whose waiting requests are in the processor's deadline index."""
     unsaved: Unsaved = field(default_factory=Unsaved)
+    checkpoints: int = 0
+    """Checkpoints taken so far: each one's sequence number (``streams/core/statecache.py``)."""
+    last_checkpoint: asyncio.Future[None] | None = None
+    """The newest checkpoint's write, which waits for the ones before it."""
     states: dict[int, StateCache] = field(default_factory=dict)
     """Per owned partition, its decoded user states and waiting requests (``streams/core/statecache.py``)."""
     topic_names: dict[str, str] = field(default_factory=dict)

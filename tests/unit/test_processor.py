@@ -390,21 +390,20 @@ def test_worker_batches_give_the_replay_outputs(stream: list[dict[str, Any]], ke
     pending: dict[str, bytes] = {}
     outputs: list[Output] = []
     states = StateCache(store.get, pending.get, max_clean=kept, max_clean_pending=kept)
-    for start in range(0, len(stream), 37):
+    for seq, start in enumerate(range(0, len(stream), 37)):
         for offset in range(start, min(start + 37, len(stream))):
             produced = p.process_one(orjson.dumps(stream[offset]), Source("replay", -1, offset), states)
             for out in produced:  # every worker follows item-deltas into its item table (streams/worker/items.py)
                 if out.topic == "item-deltas" and p.items is not None:
                     p.items.apply(out.value)
             outputs.extend(produced)
-        for request_id, entry in states.pending.dirty():  # as the worker's checkpoint writes its pending table
+        for request_id, entry in states.pending.take(seq):  # as the worker's checkpoint writes its pending table
             if entry is None:
                 pending.pop(request_id, None)
             else:
                 pending[request_id] = entry
-        rows = states.dirty()
-        store.update(rows)
-        states.written(rows)
+        store.update(states.take(seq))
+        states.durable(seq)
         assert len(states) <= max(kept, 37)
     for topic in ("scores", "feature-log", "examples"):
         assert [o.value for o in outputs if o.topic == topic] == [o.value for o in replay.outputs[topic]], topic

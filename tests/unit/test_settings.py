@@ -28,7 +28,7 @@ def test_defaults() -> None:
     assert (s.bootstrap, s.app_id, s.partitions, s.replication) == ("127.0.0.1:9092", "streamscore", 4, 1)
     assert (s.topic_prefix, dict(s.topic_overrides), s.data_dir) == ("", {}, Path(".data"))
     assert (s.web_host, s.web_port, s.web_enabled) == ("127.0.0.1", 6066, True)
-    assert (s.batch_size, s.session_timeout) == (500, 10.0)
+    assert (s.batch_size, s.checkpoint_every, s.session_timeout) == (1000, 0.25, 10.0)
     assert (s.max_candidates, s.model_seed, s.log_level) == (500, 42, "info")
     assert (s.state_dir, s.broker_dir) == (Path(".data/state"), Path(".data/broker"))
 
