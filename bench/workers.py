@@ -24,8 +24,10 @@ from streams.settings import Settings
 from tests.fixtures import WorkerProcess
 
 POLL = 0.1
-BATCH_STAGES = ("event", "deliver", "state_write")
-"""The worker's stages that do not overlap and together make up its batch processing."""
+BATCH_STAGES = ("event", "take")
+"""The worker's stages in its processing loop, which do not overlap: ``process_one``, and a checkpoint taking
+(encoding) the changed rows. A checkpoint's ``deliver`` (awaiting the outputs) and ``state_write`` run in the
+background while the loop goes on."""
 
 
 @dataclass
