@@ -92,7 +92,7 @@ def write_partition(table: Any, partition: int, rows: Iterable[tuple[bytes, byte
 
 
 def deliver_fetches(app: Any, topic: str, handler: FetchHandler, checkpoint: Checkpoint, batch_size: int,
-                    checkpoint_every: float) -> None:
+                    checkpoint_every: float, on_end: Callable[[], None]) -> None:
     """Make ``app``'s consumer hand each fetch of ``topic`` to ``handler`` whole (in batches of at most
     ``batch_size`` records), instead of turning each record into a faust ``Event`` for a ``Stream`` (about
     100 µs of faust machinery per event, measured in ``bench/``). Records of other topics (table changelogs of
@@ -100,7 +100,8 @@ def deliver_fetches(app: Any, topic: str, handler: FetchHandler, checkpoint: Che
 
     The loop calls ``checkpoint`` after ``batch_size`` records, when the oldest record not checkpointed is
     ``checkpoint_every`` seconds old, when the flow stops (a rebalance) and when the worker stops; it holds the
-    records' offsets back from faust's commits until the checkpoint's future says they are durable.
+    records' offsets back from faust's commits until the checkpoint's future says they are durable. ``on_end``
+    runs when the loop ends (a stop, or faust restarting it at a rebalance), after the last checkpoint.
 
     Call before the consumer is created (``app.consumer`` is made on first use). The topic must still be
     subscribed through faust (an agent on it), so the assignor co-partitions the tables with it.
@@ -109,7 +110,10 @@ def deliver_fetches(app: Any, topic: str, handler: FetchHandler, checkpoint: Che
 
     class FetchConsumer(base):  # type: ignore[misc, valid-type]  # a class chosen at run time
         async def _drain_messages(self, fetcher: Any) -> None:
-            await _FetchLoop(self, topic, handler, checkpoint, batch_size, checkpoint_every).run(fetcher)
+            try:
+                await _FetchLoop(self, topic, handler, checkpoint, batch_size, checkpoint_every).run(fetcher)
+            finally:
+                on_end()
 
     app.transport.Consumer = FetchConsumer
 
