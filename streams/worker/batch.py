@@ -122,7 +122,6 @@ async def process_batch(sa: StreamApp, batch: Fetch) -> int:
                     if out.topic == SCORES and source.timestamp is not None:
                         delivery.add_done_callback(partial(_observe_score, telemetry, source.timestamp))
         _record_lag(sa, tp, records[-1].offset)
-    unsaved.events += count
     telemetry.sample_throughput()
     return count
 

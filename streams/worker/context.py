@@ -28,7 +28,6 @@ __all__ = ["StreamApp", "Unsaved"]
 class Unsaved:
     """What the worker processed since its last checkpoint (``streams/worker/batch.py``)."""
 
-    events: int = 0
     partitions: set[int] = field(default_factory=set)
     deliveries: list[Awaitable[Any]] = field(default_factory=list)
     """The outputs sent, each resolving once the broker has it."""
