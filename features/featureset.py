@@ -33,6 +33,7 @@ from features.builtin import (
     CandidateId,
     ClickThroughRate,
     DecayedTypeCounts,
+    ItemActions,
     ItemInteractions,
     RequestContext,
     TypeCounts,
@@ -56,6 +57,7 @@ def default_features() -> list[Feature]:
         RequestContext(),
         CandidateAttributes(),
         ItemInteractions(),
+        ItemActions(),
         AttributeAffinity(),
         CandidateId(),
     ]

@@ -31,6 +31,7 @@ import orjson
 from features.base import Vector
 from features.featureset import FeatureSet
 from features.itemside import is_item_side
+from features.itemvectors import is_vector_side
 from streams.events import Event, InvalidEvent, Request, decode_event
 
 
@@ -77,8 +78,9 @@ def point_in_time_mismatches(events: Sequence[dict[str, Any] | bytes], feature_l
         rebuilt = expected.get(record["request_id"], [])
         for i, logged in enumerate(record["features"]):
             again = rebuilt[i] if i < len(rebuilt) else {}
-            # Item-side features come from other users' events: features/itemparity.py checks them.
-            x = {k: v for k, v in logged["x"].items() if not is_item_side(k)}
+            # Item-side and item-vector features come from other users' events: features/itemparity.py and
+            # features/vectorparity.py check them.
+            x = {k: v for k, v in logged["x"].items() if not (is_item_side(k) or is_vector_side(k))}
             if x != again:
                 mismatches.append(Mismatch(record["request_id"], logged["item_id"], x, again))
     return mismatches

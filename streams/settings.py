@@ -133,6 +133,17 @@ class Settings:
     """Item keys (items and item/context attribute values) each worker keeps; the least recently updated go first."""
     item_prior_weight: float = 20.0
     """Pseudo-impressions at the global rate in an item's smoothed rate."""
+    item_vectors: bool = True
+    """Prod2Vec-style features (``docs/items.md``, "Item vectors"): the candidate's similarity to the user's items
+    in item vectors the learner trains from every user's sequences and ships signed to the workers."""
+    item_vectors_every: float = 3600.0
+    """Event-time seconds between versions of the item vectors (each trained on every event before its end)."""
+    item_vectors_dim: int = 16
+    """Numbers per item vector."""
+    item_vectors_items: int = 1000
+    """Items that get a vector: the most engaged ones (the factorisation is of an items x items matrix)."""
+    item_vectors_window: int = 5
+    """Previous distinct items of the user each engaged item is counted near."""
     baseline: str = "item_rate"
     """What the model named ``baseline`` (the tripwire's yardstick) is: ``item_rate`` (the smoothed rate of the
     candidate item, as served in its vector) or ``position_ctr`` (the smoothed CTR of the slot position)."""
@@ -338,6 +349,16 @@ def _validate(settings: Settings) -> None:
                                 f"{'>= 0' if name == 'item_lag' else '> 0'}")
     if settings.item_max_keys < 1:
         raise SettingsError(f"{_env_name('item_max_keys')}={settings.item_max_keys} is not valid: expected >= 1")
+    every = settings.item_vectors_every
+    if not (math.isfinite(every) and every >= 1 and every == int(every)):
+        # Whole seconds: a version is numbered by the event time it is trained until.
+        raise SettingsError(f"{_env_name('item_vectors_every')}={every} is not valid: expected a whole number "
+                            "of seconds >= 1")
+    for name, low, high in (("item_vectors_dim", 1, 256), ("item_vectors_items", 2, 20_000),
+                            ("item_vectors_window", 1, 100)):
+        value = getattr(settings, name)
+        if not low <= value <= high:
+            raise SettingsError(f"{_env_name(name)}={value} is not valid: expected a whole number {low}..{high}")
     if settings.label not in LABEL_EVENTS:
         expected = " or ".join(LABEL_EVENTS)
         raise SettingsError(f"{_env_name('label')}={settings.label!r} is not valid: expected {expected}")

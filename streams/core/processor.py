@@ -30,7 +30,9 @@ import math
 import time
 from typing import Any
 
+from features.builtin import ItemInteractions
 from features.featureset import FeatureSet
+from features.itemvectors import ItemVectorTable
 from features.state import UserState
 from models.experiment import scorer_from_settings
 from models.scorer import Scorer
@@ -49,6 +51,7 @@ from streams.core.records import (
 )
 from streams.core.statecache import StateCache
 from streams.core.timings import StageTimings
+from streams.core.vectortrainer import vector_params
 from streams.events import Event, InvalidEvent, Request, decode_event
 from streams.settings import Settings
 
@@ -57,12 +60,15 @@ log = logging.getLogger(__name__)
 
 class Processor:
     def __init__(self, settings: Settings, features: FeatureSet, scorer: Scorer,
-                 counters: Counters | None = None, items: ItemSide | None = None) -> None:
+                 counters: Counters | None = None, items: ItemSide | None = None,
+                 item_vectors: ItemVectorTable | None = None) -> None:
         self.settings = settings
         self.features = features
         self.scorer = scorer
         self.items = items
         """The item side (``streams/core/itemside.py``): item features in, item deltas out; ``None``: off."""
+        self.item_vectors = item_vectors
+        """The item vectors received (``features/itemvectors.py``), for the ``xvec_`` features; ``None``: off."""
         self.counters = counters or Counters()
         self.timings = StageTimings()
         """Seconds per event spent in each stage: ``decode``, ``label_join``, ``features``, ``score``,
@@ -81,8 +87,12 @@ class Processor:
     @classmethod
     def default(cls, settings: Settings) -> Processor:
         items = ItemSide.from_settings(settings) if settings.item_features else None
-        features = FeatureSet.default(settings.user_ttl, extra=None if items is None else {"items": items.params()})
-        return cls(settings, features, scorer_from_settings(settings), items=items)
+        item_vectors = ItemVectorTable() if settings.item_vectors else None
+        extra = {} if items is None else {"items": items.params()}
+        if item_vectors is not None:
+            extra["vectors"] = {**item_vectors.signals.params(), **vector_params(settings)}
+        features = FeatureSet.default(settings.user_ttl, extra=extra or None)
+        return cls(settings, features, scorer_from_settings(settings), items=items, item_vectors=item_vectors)
 
     @property
     def max_ts(self) -> dict[int, float]:
@@ -262,12 +272,16 @@ class Processor:
         vectors = self.features.vectors(state, request)
         # Item stats as of the request, from deltas only (the request's own impression comes after its score).
         item_keys = None if self.items is None else self.items.extend(vectors, request)
+        # Vectors trained on events before the request only; the version goes into the feature log.
+        vectors_used = None if self.item_vectors is None else self.item_vectors.extend(
+            vectors, request, state.get(ItemInteractions.name))
         scoring = time.perf_counter()
         self.timings.observe("features", scoring - started)
         scored = self.scorer.score_one(request.user_id, vectors)
         self.timings.observe("score", time.perf_counter() - scoring)
         outputs = [score_output(request, scored),
-                   feature_log_output(request, scored, vectors, self.scorer.versions, self.features.fingerprint)]
+                   feature_log_output(request, scored, vectors, self.scorer.versions, self.features.fingerprint,
+                                      vectors_used)]
         if self.items is not None and item_keys is not None:
             outputs.append(self.items.impressions(request, item_keys))
         self.counters.inc("requests_scored")

@@ -78,9 +78,10 @@ def score_output(request: Request, scored: ScoredRequest) -> Output:
 
 
 def feature_log_output(request: Request, scored: ScoredRequest, vectors: Sequence[Mapping[str, float]],
-                       versions: Mapping[str, int], schema: str) -> Output:
-    """The exact vectors a request was scored with, every model's scores and versions, and the feature set's
-    fingerprint: what training and the parity check read."""
+                       versions: Mapping[str, int], schema: str, item_vectors: int | None = None) -> Output:
+    """The exact vectors a request was scored with, every model's scores and versions, the feature set's
+    fingerprint, and the version of the item vectors its ``xvec_`` features used (0: none yet; absent when the
+    item vectors are off): what training and the parity checks read."""
     item_ids = [c.item_id for c in request.candidates]
     return Output(FEATURE_LOG, request.user_id.encode(), orjson.dumps({
         "request_id": request.request_id,
@@ -91,6 +92,7 @@ def feature_log_output(request: Request, scored: ScoredRequest, vectors: Sequenc
         "scores": scored.per_model,
         "model_versions": versions,
         "schema": schema,
+        **({} if item_vectors is None else {"item_vectors": item_vectors}),
     }))
 
 

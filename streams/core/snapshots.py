@@ -24,9 +24,12 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
+from features.itemvectors import ItemVectorTable
+from models.itemvectors import ItemVectors
 from models.scorer import LiveModel, Scorer
 from models.snapshots import SnapshotRejected, load_snapshot
 from streams.core.counters import Counters
+from streams.core.vectortrainer import ITEM_VECTORS
 
 __all__ = ["Outcome", "SnapshotFeed"]
 
@@ -44,10 +47,13 @@ class SnapshotFeed:
     that is not a live model, such as the learner's own ``__learner__`` state).
     """
 
-    def __init__(self, scorer: Scorer, key: bytes, counters: Counters | None = None) -> None:
+    def __init__(self, scorer: Scorer, key: bytes, counters: Counters | None = None,
+                 item_vectors: ItemVectorTable | None = None) -> None:
         if not key:
             raise ValueError("the snapshot key is empty; set STREAMSCORE_SNAPSHOT_KEY")
         self.scorer = scorer
+        self.item_vectors = item_vectors
+        """Where the ``item_vectors`` records go (``features/itemvectors.py``); ``None``: they are ignored."""
         self.key = bytes(key)
         self.counters = counters if counters is not None else Counters()
 
@@ -60,6 +66,8 @@ class SnapshotFeed:
     def _apply(self, name: bytes | str | None, blob: bytes) -> Outcome:
         if isinstance(name, bytes | bytearray):
             name = bytes(name).decode("utf-8", "replace")
+        if name == ITEM_VECTORS and self.item_vectors is not None:
+            return self._apply_vectors(blob, self.item_vectors)
         # Checked before verifying: a record of another kind (the learner's state) need not be read at all.
         if name is None or name not in self.scorer.models:
             return "ignored"
@@ -82,7 +90,26 @@ class SnapshotFeed:
         log.info("now serving %s version %s", name, snapshot.version)
         return "swapped"
 
+    def _apply_vectors(self, blob: bytes, table: ItemVectorTable) -> Outcome:
+        try:
+            snapshot = load_snapshot(blob, key=self.key)
+        except SnapshotRejected as exc:
+            return self._refuse(ITEM_VECTORS, exc.reason, str(exc))
+        except Exception as exc:
+            return self._refuse(ITEM_VECTORS, "unloadable", f"{type(exc).__name__}: {exc}")
+        if snapshot.name != ITEM_VECTORS or not isinstance(snapshot.model, ItemVectors):
+            return self._refuse(ITEM_VECTORS, "name mismatch",
+                                f"the signed snapshot is {snapshot.name!r}, a {type(snapshot.model).__name__}")
+        if not table.offer(snapshot.model):
+            return "stale"
+        log.info("item vectors now at version %s (%d items)", snapshot.version, len(snapshot.model.ids))
+        return "swapped"
+
     def _refuse(self, name: str, reason: str, detail: str) -> Outcome:
+        if name == ITEM_VECTORS and self.item_vectors is not None:
+            log.warning("refused item vectors (%s): %s; still using version %s", reason, detail,
+                        self.item_vectors.version)
+            return "refused"
         current = self.scorer.models[name].version
         log.warning("refused a snapshot of %s (%s): %s; still serving version %s", name, reason, detail, current)
         return "refused"

@@ -45,6 +45,7 @@ from models.learner import CHECKPOINT, BadExample, Learner, arm_models, learner_
 from models.snapshots import SnapshotRejected, load_snapshot
 from streams.core.counters import Counters
 from streams.core.topics import MAX_SNAPSHOT_BYTES
+from streams.core.vectortrainer import ItemVectorTrainer
 from streams.kafka.admin import partitions_of
 from streams.kafka.clients import (
     AIOKafkaConsumer,
@@ -54,6 +55,7 @@ from streams.kafka.clients import (
     TopicPartition,
     start_or_unreachable,
 )
+from streams.learner.vectors import follow_events_for_vectors
 from streams.ops.prometheus import CONTENT_TYPE, prometheus
 from streams.settings import Settings
 
@@ -157,6 +159,8 @@ class LiveLearner:
         self.counters = Counters()
         self.checkpointed_offset = learner.offset
         self.tripwire_alert: bool | None = None
+        self.vector_trainer: ItemVectorTrainer | None = None
+        """Trains and ships the item vectors from ``events`` (``streams/learner/vectors.py``); None: off."""
 
     def handle(self, offset: int, value: bytes | None) -> None:
         try:
@@ -216,6 +220,8 @@ class LiveLearner:
         async def metrics_json(request: web.Request) -> web.Response:
             report = self.learner.report()
             report["counters"] = self.counters.snapshot()
+            if self.vector_trainer is not None:
+                report["counters"].update(self.vector_trainer.counters.snapshot())
             return web.Response(body=orjson.dumps(report), content_type="application/json")
 
         app = web.Application()
@@ -245,6 +251,8 @@ async def _run(settings: Settings) -> int:
                                 auto_offset_reset="earliest")  # when the checkpoint's offset was deleted
     live = LiveLearner(settings, learner, producer)
     runner = web.AppRunner(live.web_app(), access_log=None)
+    vectors_task: asyncio.Task[None] | None = None
+    vectors_stop = asyncio.Event()
     await producer.start()
     try:
         await consumer.start()
@@ -254,6 +262,10 @@ async def _run(settings: Settings) -> int:
             await consumer.seek_to_beginning(tp)
         else:
             consumer.seek(tp, learner.offset + 1)
+        if settings.item_vectors:
+            live.vector_trainer = ItemVectorTrainer.from_settings(settings)
+            vectors_task = asyncio.create_task(follow_events_for_vectors(
+                settings, live.vector_trainer, producer, vectors_stop, live.counters))
         await runner.setup()
         await web.TCPSite(runner, settings.web_host, settings.learner_web_port).start()
         print(f"streamscore learner: broker {bootstrap}, examples {tp.topic!r} from offset "
@@ -271,11 +283,17 @@ async def _run(settings: Settings) -> int:
                     await live.publish(now)
             if learner.due_snapshot(now := time.monotonic()):  # the time rule, while no examples come
                 await live.publish(now)
+        if vectors_task is not None:
+            vectors_stop.set()
+            await vectors_task
         await live.finish()
         log.info("learner stopped: %d examples, %d duplicates, %d rejected", learner.examples,
                  learner.duplicates, learner.rejected)
         return 0
     finally:
+        if vectors_task is not None and not vectors_task.done():
+            vectors_task.cancel()
+            await asyncio.gather(vectors_task, return_exceptions=True)
         await runner.cleanup()
         await consumer.stop()
         await producer.stop()

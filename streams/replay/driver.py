@@ -30,6 +30,7 @@ from streams.core.processor import Processor
 from streams.core.records import EXAMPLES, Output
 from streams.core.snapshots import SnapshotFeed
 from streams.core.statecache import StateCache
+from streams.core.vectortrainer import ITEM_VECTORS, ItemVectorTrainer, signed
 from streams.settings import Settings
 
 
@@ -62,7 +63,12 @@ class ReplayDriver:
         self.counts: dict[str, int] = defaultdict(int)
         """Outputs per topic so far."""
         self.learner = learner_from_settings(settings) if learn else None
-        self.feed = SnapshotFeed(self.processor.scorer, settings.snapshot_key.encode(), self.processor.counters)
+        self.feed = SnapshotFeed(self.processor.scorer, settings.snapshot_key.encode(), self.processor.counters,
+                                 self.processor.item_vectors)
+        self.vector_trainer = (ItemVectorTrainer.from_settings(settings)
+                               if learn and self.processor.item_vectors is not None else None)
+        """With ``learn=True``, the item vectors are trained beside the processor, as the live learner does: each
+        version is installed just before the first event at or after its ``trained_until``."""
 
     @property
     def states(self) -> dict[str, bytes]:
@@ -86,6 +92,10 @@ class ReplayDriver:
         """
         raw = event if isinstance(event, bytes) else orjson.dumps(event)
         source = Source(self.source, partition, self.position if offset is None else offset, key, timestamp)
+        if self.vector_trainer is not None:
+            with self.processor.timings.stage("item_vectors"):
+                for vectors in self.vector_trainer.offer(raw, source):
+                    self.feed.apply_one(ITEM_VECTORS, signed(vectors, self.feed.key))
         self._emit(self.processor.process_one(raw, source, self._cache))
         self.position += 1
         self._in_batch += 1

@@ -95,7 +95,7 @@ def create_app(settings: Settings, processor: Processor | None = None) -> Stream
             record_member(settings.state_dir, settings.app_id, member_id)
 
     register_score_agent(stream_app)
-    register_snapshot_feed(app, settings, processor.scorer, processor.counters)
+    register_snapshot_feed(app, settings, processor.scorer, processor.counters, processor.item_vectors)
     register_metrics_feed(app, settings, stream_app.reports, processor.counters)
     register_item_feed(app, settings, processor)
     register_views(stream_app)

@@ -13,6 +13,7 @@ from typing import Any
 
 import faust
 
+from features.itemvectors import ItemVectorTable
 from models.scorer import Scorer
 from streams.core.counters import Counters
 from streams.core.snapshots import SnapshotFeed
@@ -44,10 +45,11 @@ def run_on_every_worker(app: faust.App, follow: Callable[[asyncio.Event], Awaita
         stop.set()
 
 
-def register_snapshot_feed(app: faust.App, settings: Settings, scorer: Scorer, counters: Counters) -> SnapshotFeed:
-    """Make every worker follow the snapshot topic: models swap in ``scorer``, outcomes count in ``counters``
-    (served at ``/counters/``)."""
-    feed = SnapshotFeed(scorer, settings.snapshot_key.encode(), counters)
+def register_snapshot_feed(app: faust.App, settings: Settings, scorer: Scorer, counters: Counters,
+                           item_vectors: ItemVectorTable | None = None) -> SnapshotFeed:
+    """Make every worker follow the snapshot topic: models swap in ``scorer``, item vectors go to
+    ``item_vectors``, outcomes count in ``counters`` (served at ``/counters/``)."""
+    feed = SnapshotFeed(scorer, settings.snapshot_key.encode(), counters, item_vectors)
     topic = settings.topic("model-snapshots")
     run_on_every_worker(app, lambda stop: follow_snapshots(settings.bootstrap, topic, feed, stop))
     return feed

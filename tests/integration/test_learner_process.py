@@ -22,9 +22,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from models.learner import CHECKPOINT, Learner
 from models.snapshots import Snapshot, load_snapshot
 from models.tripwire import Tripwire
+from streams.core.deadletter import Source
+from streams.core.vectortrainer import ITEM_VECTORS, ItemVectorTrainer
 from streams.kafka.broker import free_port
 from streams.learner.process import LiveLearner, SnapshotTooLarge, read_snapshots, restore_learner
 from streams.settings import Settings, to_env
+from streams.tools.simulate import simulate
 from tests.fixtures import REPO, Record, consume, produce
 from tests.unit.test_prometheus import get, parse
 
@@ -251,3 +254,31 @@ async def test_a_record_the_broker_refuses_stops_the_learner_with_the_remedy(
     finally:
         await producer.stop()
     assert "__learner__" in str(refused.value)
+
+
+async def test_the_learner_trains_item_vectors_from_events_and_ships_them_signed(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    # One partition: the learner then reads the events in the file's order, so its versions are the replay's.
+    settings = settings_factory(partitions=1, item_vectors_every=600.0, learner_web_port=free_port())
+    key = settings.snapshot_key.encode()
+    events, _ = simulate(users=40, events=1500, seed=3)
+    raws = [orjson.dumps(e) for e in events]
+    await produce(settings.bootstrap, settings.topic("events"),
+                  [(e["user_id"].encode(), raw) for e, raw in zip(events, raws, strict=True)])
+    trainer = ItemVectorTrainer.from_settings(settings)
+    expected = [v for i, raw in enumerate(raws) for v in trainer.offer(raw, Source("events", 0, i))]
+    assert len(expected) >= 2
+
+    learner = LearnerProcess(settings, tmp_path / "learner.log")
+    try:
+        found = await consume(settings.bootstrap, settings.topic("model-snapshots"), timeout=30,
+                              until=lambda got: sum(r.key == ITEM_VECTORS.encode() for r in got) >= len(expected))
+    finally:
+        assert learner.stop() == 0, learner.log_tail()
+    shipped = [load_snapshot(r.value, key=key) for r in found if r.key == ITEM_VECTORS.encode()]
+    assert [s.version for s in shipped] == [v.version for v in expected]
+    for snapshot, vectors in zip(shipped, expected, strict=True):
+        assert snapshot.model.ids == vectors.ids
+        assert snapshot.model.matrix.tobytes() == vectors.matrix.tobytes()
+        assert snapshot.meta == {"trained_until": vectors.trained_until, "items": len(vectors.ids), "dim": 16}

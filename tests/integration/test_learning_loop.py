@@ -166,6 +166,14 @@ async def test_prod_learns_live_and_the_a_a_experiment_is_not_flagged(
         assert served_versions[0] == 0 and max(served_versions) >= 5
         metrics = await consume(settings.bootstrap, settings.topic("metrics"), expect=1, idle=1.0)
         assert metrics[-1].json()["examples"] > 0
+
+        # The learner's item vectors reached the worker, and each request used one trained before it.
+        logged = [r.json() for r in await consume(settings.bootstrap, settings.topic("feature-log"), expect=1,
+                                                  idle=2.0)]
+        used = [r["item_vectors"] for r in logged]
+        assert used[0] == 0 and len(set(used)) >= 3, sorted(set(used))
+        assert all(v <= r["ts"] for v, r in zip(used, logged, strict=True))
+        assert any("xvec_sim" in f["x"] for r in logged for f in r["features"])
     finally:
         worker.stop()
 

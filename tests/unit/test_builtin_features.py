@@ -331,7 +331,8 @@ def test_default_features_full_vector() -> None:
     a, b = fs.vectors(state, r)
     assert a == {**user, "cand_price": 1.0, "cand_category=shoes": 1.0, "cand_log_price": 0.0,
                  "cand_position": 0.0, "slot=0": 1.0, "item_seen": 1.0, "item_count": 1.0,
-                 "item_log_secs_since": math.log(3601.0), "affinity_category": 1.0, "xid_3651": 1.0}
+                 "item_log_secs_since": math.log(3601.0), "item_did=view": 1.0, "affinity_category": 1.0,
+                 "xid_3651": 1.0}
     assert b == {**user, "cand_position": 1.0, "slot=1": 1.0, "item_seen": 0.0, "xid_4089": 1.0}
 
 
