@@ -112,31 +112,27 @@ class VectorSignals:
         if vectors is None or not history:
             return [{} for _ in item_ids]
         index = vectors.index
-        held = [(item, entry) for item, entry in history.items() if item in index]
-        if not held:
-            return [{} for _ in item_ids]
-        # The most recent first (ties: the smaller id), so "the last item other than the candidate" is a scan.
-        held.sort(key=lambda pair: (-pair[1][1], pair[0]))
-        rows = vectors.matrix[[index[item] for item, _ in held]]
+        # The most recent first (ties: the smaller id), so "the last item other than the candidate" is at 0 or 1.
+        held = sorted(((item, entry) for item, entry in history.items() if item in index),
+                      key=lambda pair: (-pair[1][1], pair[0]))
+        known = [(n, index[item_id]) for n, item_id in enumerate(item_ids) if item_id in index]
+        out: list[Vector] = [{} for _ in item_ids]
+        if not held or not known:
+            return out
+        matrix = vectors.matrix
         weights = np.array([float(entry[0]) for _, entry in held])
+        # Every candidate against every history item in one product; the rest is arithmetic on its rows.
+        product = matrix[[row for _, row in known]] @ matrix[[index[item] for item, _ in held]].T
+        sums, sims = (product @ weights).tolist(), product.tolist()
         position = {item: k for k, (item, _) in enumerate(held)}
-        out: list[Vector] = []
-        for item_id in item_ids:
-            row = index.get(item_id)
-            if row is None:
-                out.append({})
-                continue
-            sims = rows @ vectors.matrix[row]
-            w = weights
-            own = position.get(item_id)
-            if own is not None:  # the candidate itself is in the history: item_seen says that, not this
-                sims, w = np.delete(sims, own), np.delete(weights, own)
-            if not len(sims):
-                out.append({})
-                continue
-            out.append({
-                "xvec_sim": _rounded(sims @ w / w.sum()),
-                "xvec_max": _rounded(sims.max()),
-                "xvec_last": _rounded(sims[0]),
-            })
+        total, w = float(weights.sum()), weights.tolist()
+        for (n, _), s, weighted in zip(known, sims, sums, strict=True):
+            own = position.get(item_ids[n])
+            if own is None:
+                out[n] = {"xvec_sim": _rounded(weighted / total), "xvec_max": _rounded(max(s)),
+                          "xvec_last": _rounded(s[0])}
+            elif len(s) > 1:  # the candidate itself is in the history: item_seen says that, not this
+                others = s[:own] + s[own + 1:]
+                out[n] = {"xvec_sim": _rounded((weighted - w[own] * s[own]) / (total - w[own])),
+                          "xvec_max": _rounded(max(others)), "xvec_last": _rounded(others[0])}
         return out

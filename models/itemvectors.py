@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 from models.cooccurrence import CoOccurrence
 
@@ -104,7 +105,10 @@ def _top_eigen(m: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     LAPACK's dense solver rather than ARPACK's iterative one: ARPACK keeps state between calls, and two calls on
     the same matrix gave different vectors; this one gives the same bytes every time.
     """
-    values, vectors = scipy.linalg.eigh(m, subset_by_index=[len(m) - k, len(m) - 1])
+    # One BLAS thread: with OpenBLAS's default of one per core, a call took 1 s instead of 0.02 s on a busy
+    # 2-core machine (its threads spin against the event loop), and threads may sum in another order.
+    with threadpool_limits(limits=1):
+        values, vectors = scipy.linalg.eigh(m, subset_by_index=[len(m) - k, len(m) - 1])
     return values[::-1], vectors[:, ::-1]
 
 

@@ -260,7 +260,8 @@ async def test_the_learner_trains_item_vectors_from_events_and_ships_them_signed
     settings_factory: Callable[..., Settings], tmp_path: Path
 ) -> None:
     # One partition: the learner then reads the events in the file's order, so its versions are the replay's.
-    settings = settings_factory(partitions=1, item_vectors_every=600.0, learner_web_port=free_port())
+    settings = settings_factory(partitions=1, item_vectors=True, item_vectors_every=600.0,
+                                learner_web_port=free_port())
     key = settings.snapshot_key.encode()
     events, _ = simulate(users=40, events=1500, seed=3)
     raws = [orjson.dumps(e) for e in events]

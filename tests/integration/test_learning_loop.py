@@ -133,7 +133,7 @@ def loop_settings(settings_factory: Callable[..., Settings]) -> Callable[..., Se
 async def test_prod_learns_live_and_the_a_a_experiment_is_not_flagged(
     loop_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    settings = loop_settings(arms="A:prod:0.5,B:prod:0.5")
+    settings = loop_settings(arms="A:prod:0.5,B:prod:0.5", item_vectors=True)
     report, worker = await _run(settings, tmp_path)
     try:
         prod, baseline = report["models"]["prod"]["cumulative"], report["models"]["baseline"]["cumulative"]

@@ -25,7 +25,7 @@ from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
 from streams.tools.simulate import simulate
 
-SETTINGS = dataclasses.replace(Settings(), item_vectors_every=600.0)
+SETTINGS = dataclasses.replace(Settings(), item_vectors=True, item_vectors_every=600.0)
 KEY = SETTINGS.snapshot_key.encode()
 
 

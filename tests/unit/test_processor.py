@@ -67,8 +67,7 @@ def test_request_gives_one_score_record_and_one_feature_log_record() -> None:
         "scores": [{"item_id": "c", "score": 0.01}, {"item_id": "b", "score": 0.01}, {"item_id": "a", "score": 0.01}],
         "arm": "A", "model": "prod", "model_version": 0,  # untrained: the item rate, here the global prior of 1 %
     }
-    assert sorted(flog) == ["arm", "features", "item_vectors", "model_versions", "request_id", "schema", "scores",
-                            "ts", "user_id"]
+    assert sorted(flog) == ["arm", "features", "model_versions", "request_id", "schema", "scores", "ts", "user_id"]
     assert flog["request_id"] == "r1" and flog["user_id"] == "u1" and flog["ts"] == 160.0 and flog["arm"] == "A"
     # Every model scores (shadow): the baseline is the item rate, here the global prior too.
     assert flog["scores"] == {"prod": [0.01, 0.01, 0.01], "baseline": [0.01, 0.01, 0.01]}

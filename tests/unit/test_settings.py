@@ -80,7 +80,7 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("item_half_life", "3600", 3600.0),
     ("item_max_keys", "1000", 1000),
     ("item_prior_weight", "5", 5.0),
-    ("item_vectors", "false", False),
+    ("item_vectors", "true", True),
     ("item_vectors_every", "600", 600.0),
     ("item_vectors_dim", "8", 8),
     ("item_vectors_items", "500", 500),
