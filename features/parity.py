@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,10 +49,10 @@ class Mismatch:
         return f"request {self.request_id} item {self.item_id}: (logged, point-in-time) differ on {diff}"
 
 
-def point_in_time_vectors(events: Iterable[dict[str, Any] | bytes], features: FeatureSet) -> dict[str, list[Vector]]:
-    """request_id -> vectors rebuilt from the user's earlier events only."""
+def point_in_time_states(events: Iterable[dict[str, Any] | bytes],
+                         features: FeatureSet) -> Iterator[tuple[Request, dict[str, Any]]]:
+    """Each request of ``events`` with the user's state rebuilt from scratch out of the user's earlier events."""
     history: dict[str, list[tuple[int, Event]]] = defaultdict(list)
-    out: dict[str, list[Vector]] = {}
     for position, raw in enumerate(events):
         try:
             event = decode_event(raw if isinstance(raw, bytes) else orjson.dumps(raw))
@@ -64,9 +64,14 @@ def point_in_time_vectors(events: Iterable[dict[str, Any] | bytes], features: Fe
                 features.expire(state, earlier.ts)
                 features.update(state, earlier, earlier_position)
             features.expire(state, event.ts)
-            out[event.request_id] = features.vectors(copy.deepcopy(state), event)
+            yield event, state
         history[event.user_id].append((position, event))
-    return out
+
+
+def point_in_time_vectors(events: Iterable[dict[str, Any] | bytes], features: FeatureSet) -> dict[str, list[Vector]]:
+    """request_id -> vectors rebuilt from the user's earlier events only."""
+    return {request.request_id: features.vectors(copy.deepcopy(state), request)
+            for request, state in point_in_time_states(events, features)}
 
 
 def point_in_time_mismatches(events: Sequence[dict[str, Any] | bytes], feature_log: Iterable[dict[str, Any]],

@@ -15,7 +15,6 @@ It retrains once per version used: for tests and audits, not for the hot path.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -25,10 +24,10 @@ from features.base import Vector
 from features.builtin import ItemInteractions
 from features.featureset import FeatureSet
 from features.itemvectors import VectorSignals, is_vector_side
-from features.parity import Mismatch
+from features.parity import Mismatch, point_in_time_states
 from models.cooccurrence import CoOccurrence
 from models.itemvectors import ItemVectors, factorise
-from streams.events import Click, Conversion, Event, Interaction, InvalidEvent, Request, decode_event
+from streams.events import Click, Conversion, Event, Interaction, InvalidEvent, decode_event
 from streams.settings import Settings
 
 __all__ = ["vector_mismatches"]
@@ -53,24 +52,16 @@ def _close(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
 def vector_mismatches(events: Iterable[dict[str, Any] | bytes], feature_log: Iterable[dict[str, Any]],
                       settings: Settings) -> list[Mismatch]:
     """Every (request, candidate) whose logged ``xvec_`` features differ from the recomputed ones."""
+    raws = [raw if isinstance(raw, bytes) else orjson.dumps(raw) for raw in events]
     decoded: list[Event] = []
-    for raw in events:
+    for raw in raws:
         try:
-            decoded.append(decode_event(raw if isinstance(raw, bytes) else orjson.dumps(raw)))
+            decoded.append(decode_event(raw))
         except InvalidEvent:
             continue
     history_features = FeatureSet([ItemInteractions()], settings.user_ttl)
-    histories: dict[str, Any] = {}
-    earlier: dict[str, list[tuple[int, Event]]] = defaultdict(list)
-    for position, event in enumerate(decoded):
-        if isinstance(event, Request):
-            state: dict[str, Any] = {}
-            for p, e in earlier[event.user_id]:
-                history_features.expire(state, e.ts)
-                history_features.update(state, e, p)
-            history_features.expire(state, event.ts)
-            histories[event.request_id] = state.get(ItemInteractions.name)
-        earlier[event.user_id].append((position, event))
+    histories = {request.request_id: state.get(ItemInteractions.name)
+                 for request, state in point_in_time_states(raws, history_features)}
     trained: dict[int, ItemVectors] = {}
     signals = VectorSignals()
     mismatches = []
