@@ -8,6 +8,7 @@ from faust.worker import Worker
 
 from streams.settings import Settings
 from streams.worker.app import USER_STATE_TABLE, create_app
+from streams.worker.gcwatch import GcWatch, tune_collector
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,8 @@ def describe(settings: Settings) -> str:
 def run_worker(settings: Settings) -> int:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     sa = create_app(settings)
+    tune_collector()
+    GcWatch(sa.processor.timings).install()  # one per process: the collector's pauses are the process's
     print(describe(settings), flush=True)
     worker = Worker(sa.app, loglevel=settings.log_level.upper(), quiet=True)
     worker.spinner = None  # its terminal escapes garble the demo's output; our start line says enough
