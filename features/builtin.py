@@ -232,8 +232,11 @@ class CandidateAttributes(CandidateFeature):
         if isinstance(price, float) and price > 0:
             out["cand_log_price"] = math.log(price)
         out["cand_position"] = float(position)
-        out[f"slot={min(position, MAX_SLOT)}"] = 1.0
+        out[_SLOTS[min(position, MAX_SLOT)]] = 1.0
         return out
+
+
+_SLOTS = tuple(f"slot={position}" for position in range(MAX_SLOT + 1))
 
 
 @dataclass(frozen=True)
@@ -292,12 +295,16 @@ class AttributeAffinity(CandidateFeature):
             counts[value] = counts.get(value, 0) + 1
         return [total + 1, counts]
 
+    @cached_property
+    def _name(self) -> str:
+        return f"affinity_{self.attribute}"
+
     def values(self, slot: Any, request: Request, candidate: Candidate, position: int) -> Vector:
         value = candidate.attrs.get(self.attribute)
         if not slot or not isinstance(value, str):
             return {}
         total, counts = slot
-        return {f"affinity_{self.attribute}": counts.get(value, 0) / total}
+        return {self._name: counts.get(value, 0) / total}
 
 
 @dataclass(frozen=True)
