@@ -10,7 +10,7 @@ import math
 import zlib
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any, cast
+from typing import Any
 
 from features.aggregations import DecayedCount, ItemHistory, Recency, SmoothedRatio, WindowCount
 from features.base import CandidateFeature, UserFeature, Vector
@@ -289,8 +289,11 @@ class AttributeAffinity(CandidateFeature):
         value = event.props.get(self.attribute)
         if not isinstance(value, str):
             return slot
-        total, counts = slot or (0, {})
-        counts = cast(dict[str, int], counts)
+        counts: dict[str, int]  # what the slot holds (an annotation: cast() was a call per event)
+        if slot:
+            total, counts = slot
+        else:
+            total, counts = 0, {}
         if value in counts or len(counts) < self.max_values:
             counts[value] = counts.get(value, 0) + 1
         return [total + 1, counts]

@@ -101,5 +101,6 @@ def probabilities(model: base.Classifier, vectors: Sequence[Vector]) -> list[flo
     DataFrame.)"""
     many = getattr(model, "predict_request", None)
     if many is not None:
-        return cast(list[float], many(list(vectors)))
+        scores: list[float] = many(list(vectors))
+        return scores
     return [model.predict_proba_one(cast(RiverX, x)).get(True, 0.0) for x in vectors]

@@ -116,4 +116,4 @@ class WindowCount:
             return 0
         width = self.window / self.buckets
         first = math.floor(ts / width) - self.buckets + 1
-        return int(sum(b[1] for b in slot if round(b[0] / width) >= first))
+        return int(sum([b[1] for b in slot if round(b[0] / width) >= first]))  # a list: no generator per call

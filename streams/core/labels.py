@@ -211,7 +211,7 @@ class LabelJoin:
 
     @staticmethod
     def is_waiting(state: dict[str, Any], request_id: str) -> bool:
-        return any(rid == request_id for _, rid in state.get(PENDING, []))
+        return request_id in [rid for _, rid in state.get(PENDING, ())]  # a list: no generator per call
 
     @staticmethod
     def deadlines(state: dict[str, Any]) -> list[tuple[float, str]]:
