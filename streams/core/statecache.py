@@ -37,6 +37,7 @@ from typing import Any
 import orjson
 
 from features.state import UserState, decode_state, encode_state
+from streams.core.records import dumps
 
 __all__ = ["PENDING_KEPT", "USERS_KEPT", "PendingCache", "StateCache"]
 
@@ -99,8 +100,7 @@ class PendingCache:
 
     def dirty(self) -> list[tuple[str, bytes | None]]:
         """(request_id, encoded entry, or ``None`` to delete) of every changed request, in a stable order."""
-        return [(rid, None if self._values[rid] is None else orjson.dumps(self._values[rid]))
-                for rid in sorted(self._dirty)]
+        return [(rid, None if self._values[rid] is None else dumps(self._values[rid])) for rid in sorted(self._dirty)]
 
     def take(self, seq: int) -> list[tuple[str, bytes | None]]:
         """:meth:`dirty`, for checkpoint ``seq`` to write: those entries are clean from now on."""
