@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, cast
+from functools import cached_property, lru_cache
+from typing import Any
 
 from features.aggregations import DecayedCount, ItemHistory, Recency, SmoothedRatio, WindowCount
 from features.base import CandidateFeature, UserFeature, Vector
@@ -73,6 +73,7 @@ class TypeCounts(UserFeature):
 # Aggregations are immutable and validated at construction: built once per parameter set, not per event.
 _decayed = lru_cache(maxsize=None)(DecayedCount)
 _window = lru_cache(maxsize=None)(WindowCount)
+_RECENCY = Recency()
 
 
 @dataclass(frozen=True)
@@ -90,23 +91,35 @@ class DecayedTypeCounts(UserFeature):
     def params(self) -> dict[str, Any]:
         return {"half_lives": list(self.half_lives), "types": list(self.types)}
 
+    def _kinds(self, event_type: str | None) -> tuple[tuple[str, DecayedCount], ...]:
+        return tuple((f"{half_life:g}:{kind}", _decayed(half_life))
+                     for half_life in self.half_lives for kind in ("all", event_type)
+                     if kind == "all" or kind in self.types)
+
+    @cached_property
+    def _updates(self) -> dict[str | None, tuple[tuple[str, DecayedCount], ...]]:
+        """Per event type, the (slot key, counter) pairs it updates, in order (formatting the keys was a third of
+        the update); ``None`` stands for every type not named (so the table is bounded whatever the input)."""
+        return {t: self._kinds(t) for t in (*self.types, "all", None)}
+
+    @cached_property
+    def _reads(self) -> tuple[tuple[str, str, DecayedCount], ...]:
+        """(value name, slot key, counter) of every value, in the order of the vector."""
+        return tuple((f"decayed_{half_life:g}s_{kind}", f"{half_life:g}:{kind}", _decayed(half_life))
+                     for half_life in self.half_lives for kind in ("all", *self.types))
+
     def update(self, slot: Any, event: Event) -> Any:
         slot = slot or {}
-        for half_life in self.half_lives:
-            for kind in ("all", event.type):
-                if kind == "all" or kind in self.types:
-                    key = f"{half_life:g}:{kind}"
-                    slot[key] = _decayed(half_life).update(slot.get(key), event.ts)
+        updates = self._updates
+        ts = event.ts
+        for key, counter in updates.get(event.type) or updates[None]:
+            slot[key] = counter.update(slot.get(key), ts)
         return slot
 
     def values(self, slot: Any, request: Request) -> Vector:
         slot = slot or {}
-        return {
-            f"decayed_{half_life:g}s_{kind}": _decayed(half_life).value(slot.get(f"{half_life:g}:{kind}"),
-                                                                          request.ts)
-            for half_life in self.half_lives
-            for kind in ("all", *self.types)
-        }
+        ts = request.ts
+        return {name: counter.value(slot.get(key), ts) for name, key, counter in self._reads}
 
 
 @dataclass(frozen=True)
@@ -121,17 +134,22 @@ class WindowCounts(UserFeature):
     def params(self) -> dict[str, Any]:
         return {"windows": list(self.windows), "buckets": self.buckets}
 
+    @cached_property
+    def _counts(self) -> tuple[tuple[str, str, WindowCount], ...]:
+        """(value name, slot key, counter) per window, formatted once."""
+        return tuple((f"window_{w:g}s", f"{w:g}", _window(w, self.buckets)) for w in self.windows)
+
     def update(self, slot: Any, event: Event) -> Any:
         slot = slot or {}
-        for window in self.windows:
-            key = f"{window:g}"
-            slot[key] = _window(window, self.buckets).update(slot.get(key), event.ts)
+        ts = event.ts
+        for _, key, counter in self._counts:
+            slot[key] = counter.update(slot.get(key), ts)
         return slot
 
     def values(self, slot: Any, request: Request) -> Vector:
         slot = slot or {}
-        return {f"window_{w:g}s": float(_window(w, self.buckets).value(slot.get(f"{w:g}"), request.ts))
-                for w in self.windows}
+        ts = request.ts
+        return {name: float(counter.value(slot.get(key), ts)) for name, key, counter in self._counts}
 
 
 class TypeRecency(UserFeature):
@@ -143,13 +161,13 @@ class TypeRecency(UserFeature):
     def update(self, slot: Any, event: Event) -> Any:
         slot = slot or {}
         key = _type_key(slot, event.type)
-        slot[key] = Recency().update(slot.get(key), event.ts)
+        slot[key] = _RECENCY.update(slot.get(key), event.ts)
         return slot
 
     def values(self, slot: Any, request: Request) -> Vector:
         out: Vector = {}
         for t, last in sorted((slot or {}).items()):
-            seconds = Recency().value(last, request.ts)
+            seconds = _RECENCY.value(last, request.ts)
             if seconds is not None:
                 out[f"recency_{t}_log_secs"] = _log_secs(seconds)
         return out
@@ -171,9 +189,13 @@ class ClickThroughRate(UserFeature):
         clicks, requests = slot or (0, 0)
         return [clicks + (event.type == "click"), requests + (event.type == "request")]
 
+    @cached_property
+    def _ratio(self) -> SmoothedRatio:
+        return SmoothedRatio(self.prior_mean, self.prior_weight)
+
     def values(self, slot: Any, request: Request) -> Vector:
         clicks, requests = slot or (0, 0)
-        return {"ctr_user": SmoothedRatio(self.prior_mean, self.prior_weight).value(clicks, requests)}
+        return {"ctr_user": self._ratio.value(clicks, requests)}
 
 
 class RequestContext(UserFeature):
@@ -210,8 +232,11 @@ class CandidateAttributes(CandidateFeature):
         if isinstance(price, float) and price > 0:
             out["cand_log_price"] = math.log(price)
         out["cand_position"] = float(position)
-        out[f"slot={min(position, MAX_SLOT)}"] = 1.0
+        out[_SLOTS[min(position, MAX_SLOT)]] = 1.0
         return out
+
+
+_SLOTS = tuple(f"slot={position}" for position in range(MAX_SLOT + 1))
 
 
 @dataclass(frozen=True)
@@ -229,12 +254,16 @@ class ItemInteractions(CandidateFeature):
     def params(self) -> dict[str, Any]:
         return {"max_items": self.max_items}
 
+    @cached_property
+    def _history(self) -> ItemHistory:
+        return ItemHistory(self.max_items)
+
     def update(self, slot: Any, event: Event) -> Any:
         item_id = _item_of(event)
-        return slot if item_id is None else ItemHistory(self.max_items).update(slot, item_id, event.ts)
+        return slot if item_id is None else self._history.update(slot, item_id, event.ts)
 
     def values(self, slot: Any, request: Request, candidate: Candidate, position: int) -> Vector:
-        seen = ItemHistory(self.max_items).lookup(slot, candidate.item_id)
+        seen = self._history.lookup(slot, candidate.item_id)
         if seen is None:
             return {"item_seen": 0.0}
         count, last_ts = seen
@@ -307,18 +336,25 @@ class AttributeAffinity(CandidateFeature):
         value = event.props.get(self.attribute)
         if not isinstance(value, str):
             return slot
-        total, counts = slot or (0, {})
-        counts = cast(dict[str, int], counts)
+        counts: dict[str, int]  # what the slot holds (an annotation: cast() was a call per event)
+        if slot:
+            total, counts = slot
+        else:
+            total, counts = 0, {}
         if value in counts or len(counts) < self.max_values:
             counts[value] = counts.get(value, 0) + 1
         return [total + 1, counts]
+
+    @cached_property
+    def _name(self) -> str:
+        return f"affinity_{self.attribute}"
 
     def values(self, slot: Any, request: Request, candidate: Candidate, position: int) -> Vector:
         value = candidate.attrs.get(self.attribute)
         if not slot or not isinstance(value, str):
             return {}
         total, counts = slot
-        return {f"affinity_{self.attribute}": counts.get(value, 0) / total}
+        return {self._name: counts.get(value, 0) / total}
 
 
 @dataclass(frozen=True)
@@ -337,4 +373,10 @@ class CandidateId(CandidateFeature):
         return {"buckets": self.buckets}
 
     def values(self, slot: Any, request: Request, candidate: Candidate, position: int) -> Vector:
-        return {f"xid_{zlib.crc32(candidate.item_id.encode()) % self.buckets}": 1.0}
+        return {_xid_name(candidate.item_id, self.buckets): 1.0}
+
+
+@lru_cache(maxsize=1 << 16)
+def _xid_name(item_id: str, buckets: int) -> str:
+    """The hashed one-hot of an item id: formatted once per item (a request's candidates recur)."""
+    return f"xid_{zlib.crc32(item_id.encode()) % buckets}"

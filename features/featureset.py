@@ -81,6 +81,9 @@ class FeatureSet:
         self._user = tuple(f for f in features if isinstance(f, UserFeature))
         self._candidate = tuple(f for f in features if isinstance(f, CandidateFeature))
         self._stateful = tuple(f for f in features if f.reads)
+        named = {t for f in self._stateful for t in f.reads if t != "*"}
+        self._readers = {t: self._reading(t) for t in (*sorted(named), None)}
+        """Per event type, the features it updates, in order; ``None``: any type no feature names (bounded)."""
         self.fingerprint = self._fingerprint()
         """Names, versions and parameters of every definition, hashed: the feature log's ``schema``."""
 
@@ -143,11 +146,14 @@ class FeatureSet:
         last = state.get(LAST_POSITION)
         return last is not None and position <= last
 
+    def _reading(self, event_type: str | None) -> tuple[Feature, ...]:
+        return tuple(f for f in self._stateful if event_type in f.reads or "*" in f.reads)
+
     def update(self, state: UserState, event: Event, position: int) -> None:
         """Apply ``event`` (read at input ``position``) to every feature that reads its type."""
-        for f in self._stateful:
-            if event.type in f.reads or "*" in f.reads:
-                state[f.name] = f.update(state.get(f.name), event)
+        readers = self._readers.get(event.type)
+        for f in self._readers[None] if readers is None else readers:
+            state[f.name] = f.update(state.get(f.name), event)
         last = state.get(LAST_TS)
         state[LAST_TS] = event.ts if last is None else max(last, event.ts)
         state[LAST_POSITION] = position

@@ -73,7 +73,7 @@ def request_item_keys(item_ids: Sequence[str], context_x: Mapping[str, float],
     [['item=a', 'ctx_device=ios', 'cand_category=c3'], ['item=b', 'ctx_device=ios']]
     """
     ctx = [k for k in context_x if "=" in k and k.startswith("ctx_")]
-    return [[f"item={item_id}", *ctx, *(f"cand_{name}={value}" for name, value in a.items() if isinstance(value, str))]
+    return [[f"item={item_id}", *ctx, *[f"cand_{name}={value}" for name, value in a.items() if isinstance(value, str)]]
             for item_id, a in zip(item_ids, attrs, strict=True)]
 
 

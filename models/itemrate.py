@@ -34,9 +34,16 @@ class ItemRate(base.Classifier):
         self._labels += w if y else 0.0
         self._weight += w
 
-    def predict_proba_one(self, x: dict[Any, Any], **kwargs: Any) -> dict[base.typing.ClfTarget, float]:
+    def _p(self, x: dict[Any, Any]) -> float:
         p = x.get(self.key)
         if not isinstance(p, float):
             p = (self._labels + self.prior_weight * self.prior_mean) / (self._weight + self.prior_weight)
-        p = min(max(p, 0.0), 1.0)
+        return min(max(p, 0.0), 1.0)
+
+    def predict_proba_one(self, x: dict[Any, Any], **kwargs: Any) -> dict[base.typing.ClfTarget, float]:
+        p = self._p(x)
         return {False: 1.0 - p, True: p}
+
+    def predict_request(self, xs: list[dict[Any, Any]]) -> list[float]:
+        """The probability of ``True`` for each of ``xs`` (a request's candidates), without a dict per candidate."""
+        return [self._p(x) for x in xs]

@@ -91,8 +91,16 @@ class Scorer:
         arm, served = self.assign(user_id)
         if served not in self.models:
             raise KeyError(f"arm {arm!r} serves model {served!r}, which is not live: {sorted(self.models)}")
-        per_model = {
-            name: [live.model.predict_proba_one(cast(RiverX, x)).get(True, 0.0) for x in vectors]
-            for name, live in self.models.items()
-        }
+        per_model = {name: probabilities(live.model, vectors) for name, live in self.models.items()}
         return ScoredRequest(arm, served, self.models[served].version, per_model)
+
+
+def probabilities(model: base.Classifier, vectors: Sequence[Vector]) -> list[float]:
+    """The probability of ``True`` of each vector: a request's candidates together when the model can score them
+    so (``predict_request``, the same floats), else one by one. (Not River's ``predict_proba_many``, which takes a
+    DataFrame.)"""
+    many = getattr(model, "predict_request", None)
+    if many is not None:
+        scores: list[float] = many(list(vectors))
+        return scores
+    return [model.predict_proba_one(cast(RiverX, x)).get(True, 0.0) for x in vectors]

@@ -53,8 +53,12 @@ class DecayedCount:
 
     def update(self, slot: DecayedCountSlot | None, ts: float, weight: float = 1.0) -> DecayedCountSlot:
         """Add an event of ``weight`` at event time ``ts``; return the new slot (``slot`` is mutated)."""
-        ts = finite("ts", ts)
-        weight = finite("weight", weight)
+        # A finite float passes as it is (the check and conversion of finite(), without its call: this runs for
+        # every counter of every event).
+        if type(ts) is not float or not math.isfinite(ts):
+            ts = finite("ts", ts)
+        if type(weight) is not float or not math.isfinite(weight):
+            weight = finite("weight", weight)
         if slot is None:
             return [weight, ts]
         value, last_ts = slot[0], slot[1]

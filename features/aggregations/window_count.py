@@ -75,48 +75,45 @@ class WindowCount:
         """Width of a bucket in seconds: ``window / buckets``."""
         return self.window / self.buckets
 
-    def _index(self, ts: float) -> int:
-        return math.floor(ts / self.width)
-
-    def _start_index(self, bucket_start: float) -> int:
-        # bucket_start was written as k * width; rounding recovers k exactly.
-        return round(bucket_start / self.width)
-
     def update(self, slot: WindowCountSlot | None, ts: float) -> WindowCountSlot:
         """Count an event at ``ts``; return the new slot (``slot`` is mutated, or returned as is if the event
         is too late)."""
         ts = finite("ts", ts)
-        width = self.width
-        k = self._index(ts)
+        width = self.window / self.buckets
+        k = math.floor(ts / width)
         if not slot:
             return [[k * width, 1]]
-        last_index = self._start_index(slot[-1][0])
+        last_index = round(slot[-1][0] / width)  # bucket_start was written as k * width: rounding recovers k
         if k == last_index:
             # The common case, an event in the newest bucket: the slot was pruned when that bucket became the
             # newest, so there is nothing to drop (this skips a pass over every bucket).
             slot[-1][1] += 1
             return slot
-        newest = max(last_index, k)
-        oldest_kept = newest - self.buckets + 1
+        oldest_kept = max(last_index, k) - self.buckets + 1
         if k < oldest_kept:
             return slot
-        kept = [b for b in slot if self._start_index(b[0]) >= oldest_kept]
-        for i, b in enumerate(kept):
-            j = self._start_index(b[0])
+        # The slot is sorted: the buckets that left the window are a prefix, and a new newest bucket goes last.
+        drop = 0
+        while drop < len(slot) and round(slot[drop][0] / width) < oldest_kept:
+            drop += 1
+        del slot[:drop]
+        if k > last_index:
+            slot.append([k * width, 1])
+            return slot
+        for i, b in enumerate(slot):
+            j = round(b[0] / width)
             if j == k:
                 b[1] += 1
                 break
             if j > k:
-                kept.insert(i, [k * width, 1])
+                slot.insert(i, [k * width, 1])
                 break
-        else:
-            kept.append([k * width, 1])
-        slot[:] = kept
         return slot
 
     def value(self, slot: WindowCountSlot | None, ts: float) -> int:
         """Events counted in the window ending at ``ts`` (see the class docstring). Pure read."""
         if not slot:
             return 0
-        first = self._index(ts) - self.buckets + 1
-        return int(sum(b[1] for b in slot if self._start_index(b[0]) >= first))
+        width = self.window / self.buckets
+        first = math.floor(ts / width) - self.buckets + 1
+        return int(sum([b[1] for b in slot if round(b[0] / width) >= first]))  # a list: no generator per call

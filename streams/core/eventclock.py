@@ -122,6 +122,8 @@ class PartitionClock:
         """Decide on one event (in offset order); returns what is decided now, in the order to process it:
         nothing while the event is held, several events when a hold ends."""
         self.position = item.offset
+        if not self.held and self._refusal(item) is None and self._within(item):
+            return [self._accept(item)]  # the common case, as _judge decides it, without its queue
         return self._judge([item])
 
     def passed(self, offset: int) -> None:

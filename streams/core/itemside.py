@@ -42,7 +42,7 @@ from features.itemstats import (
     label_rows,
     request_item_keys,
 )
-from streams.core.records import ITEM_DELTAS, Output
+from streams.core.records import ITEM_DELTAS, Output, logged_vector
 from streams.events import Event, Request
 from streams.settings import Settings
 
@@ -103,8 +103,8 @@ class ItemSide:
             return None
         for logged_id, x, _ in entry["items"]:
             if logged_id == item_id or (item_id is None and len(entry["items"]) == 1):
-                return self._made_one(f"l:{event.event_id}", event.ts, label_rows([*item_keys(logged_id, x), ALL]),
-                                      event.event_id)
+                return self._made_one(f"l:{event.event_id}", event.ts,
+                                      label_rows([*item_keys(logged_id, logged_vector(x)), ALL]), event.event_id)
         return None
 
     def apply(self, blob: bytes) -> float | None:

@@ -40,10 +40,11 @@ of its waiting and recently closed request ids (``_pending``, ``_closed``), so t
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
-from streams.core.records import example_record
+from streams.core.records import LoggedVector, example_record
 from streams.events import Click, Conversion, Event, Request
 
 PENDING, CLOSED = "_pending", "_closed"
@@ -142,8 +143,8 @@ class LabelJoin:
     max_pending: int
 
     def add_request(self, state: dict[str, Any], pending: PendingStore, request: Request, *,
-                    vectors: list[dict[str, float]], scores: dict[str, list[float]], arm: str, served_model: str,
-                    versions: dict[str, int], schema: str) -> list[Example]:
+                    vectors: Sequence[Mapping[str, float] | LoggedVector], scores: dict[str, list[float]], arm: str,
+                    served_model: str, versions: dict[str, int], schema: str) -> list[Example]:
         """Keep a scored request until its window closes; returns examples of requests closed early to
         respect ``max_pending`` (oldest first)."""
         deadline = request.ts + self.window
@@ -211,7 +212,7 @@ class LabelJoin:
 
     @staticmethod
     def is_waiting(state: dict[str, Any], request_id: str) -> bool:
-        return any(rid == request_id for _, rid in state.get(PENDING, []))
+        return request_id in [rid for _, rid in state.get(PENDING, ())]  # a list: no generator per call
 
     @staticmethod
     def deadlines(state: dict[str, Any]) -> list[tuple[float, str]]:

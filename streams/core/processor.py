@@ -43,6 +43,7 @@ from streams.core.eventclock import ClockRule, PartitionClock, Release, Timed
 from streams.core.itemside import ItemSide
 from streams.core.labels import LabelJoin, LabelRule
 from streams.core.records import (
+    LoggedVector,
     Output,
     dead_letter_output,
     example_output,
@@ -279,14 +280,15 @@ class Processor:
         self.timings.observe("features", scoring - started)
         scored = self.scorer.score_one(request.user_id, vectors)
         self.timings.observe("score", time.perf_counter() - scoring)
+        logged = [LoggedVector(x) for x in vectors]  # encoded once: the feature log, the waiting request, examples
         outputs = [score_output(request, scored),
-                   feature_log_output(request, scored, vectors, self.scorer.versions, self.features.fingerprint,
+                   feature_log_output(request, scored, logged, self.scorer.versions, self.features.fingerprint,
                                       vectors_used)]
         if self.items is not None and item_keys is not None:
             outputs.append(self.items.impressions(request, item_keys))
         self.counters.inc("requests_scored")
         started = time.perf_counter()
-        evicted = self.labels.add_request(state, states.pending, request, vectors=vectors, scores=scored.per_model,
+        evicted = self.labels.add_request(state, states.pending, request, vectors=logged, scores=scored.per_model,
                                           arm=scored.arm, served_model=scored.model, versions=self.scorer.versions,
                                           schema=self.features.fingerprint)
         outputs.extend(self._early(self.early.at_score(request.request_id, states.pending)))

@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 from river import base
 
@@ -76,3 +78,39 @@ def test_swap_refuses_a_model_that_is_not_live():
     with pytest.raises(KeyError, match="model 'baseline' is not live"):
         scorer.swap(LiveModel("baseline", 1, Constant(0.1)))
     assert list(scorer.models) == ["prod"]
+
+
+@pytest.mark.parametrize("name", ["prod", "item_rate"])
+def test_a_request_scored_together_gives_the_floats_of_one_by_one(name: str) -> None:
+    """``predict_request`` (the scorer's path) against ``predict_proba_one``, bit for bit, before and after
+    learning: dense features (one with no spread), one-hots, hashed ids, features the model never saw."""
+    import random
+
+    rng = random.Random(7)
+    model: Any = build(name)  # OffsetLogistic or ItemRate: the models with predict_request
+
+    def vector() -> dict[str, float]:
+        x = {"xitem_logit": rng.uniform(-4, 0), "xitem_rate": rng.random(), "constant": 3.0,
+             "price": rng.uniform(1, 200), f"cand_category=c{rng.randrange(5)}": 1.0, f"xid_{rng.randrange(50)}": 1.0}
+        if rng.random() < 0.3:
+            x[f"unseen_{rng.randrange(3)}"] = rng.random()
+        return x
+
+    for _ in range(3):
+        xs = [vector() for _ in range(40)]
+        assert model.predict_request(xs) == [model.predict_proba_one(x)[True] for x in xs]
+        for x in xs:
+            model.learn_one(x, rng.random() < 0.2)
+
+
+def test_every_registered_model_scores_a_request_as_it_scores_one_candidate() -> None:
+    """The scorer's path for each model of the registry (River's pipelines have a ``predict_proba_many`` of
+    their own, for DataFrames: the scorer must not take it for ``predict_request``)."""
+    from models.registry import MODELS
+
+    scorer = Scorer.fresh(sorted(MODELS))
+    vectors = [{"xitem_logit": -2.0, "xitem_rate": 0.1, "cand_position": float(i), "price": 3.0 + i} for i in range(3)]
+    scored = scorer.score_one("u1", vectors)
+    for name, live in scorer.models.items():
+        one: Any = live.model
+        assert scored.per_model[name] == [one.predict_proba_one(x).get(True, 0.0) for x in vectors]
