@@ -7,8 +7,8 @@ eigenvectors scaled by the root of their eigenvalues (Levy & Goldberg 2014: skip
 factorises a shifted PMI matrix; this is the cheap, deterministic form of it). Two items users browse together
 get vectors pointing the same way, whether or not any single user saw both.
 
-The result is deterministic: items in a fixed order, eigenvectors from a fixed start and with a fixed sign,
-every number rounded to :data:`DECIMALS`, so a replay ships the same vectors bit for bit.
+The result is deterministic: items in a fixed order, LAPACK's dense eigensolver on one thread, a fixed sign per
+eigenvector, every number rounded to :data:`DECIMALS`, so a replay ships the same vectors bit for bit.
 
 >>> from models.cooccurrence import CoOccurrence
 >>> counts = CoOccurrence(window=3)
@@ -25,6 +25,7 @@ every number rounded to :data:`DECIMALS`, so a replay ships the same vectors bit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.linalg
@@ -50,20 +51,14 @@ class ItemVectors:
     matrix: np.ndarray
     """One unit row per item of :attr:`ids` (a zero row for an item the factorisation could not place)."""
 
-    @property
+    @cached_property
     def index(self) -> dict[str, int]:
-        return self._index()
+        """Item id -> its row of :attr:`matrix` (built once per version, never pickled)."""
+        return {item: row for row, item in enumerate(self.ids)}
 
     @property
     def dim(self) -> int:
         return int(self.matrix.shape[1])
-
-    def _index(self) -> dict[str, int]:
-        cached = self.__dict__.get("_index_cache")
-        if cached is None:
-            cached = {item: row for row, item in enumerate(self.ids)}
-            object.__setattr__(self, "_index_cache", cached)
-        return cached
 
     def similarity(self, a: str, b: str) -> float:
         """Cosine of two items' vectors (0 when either has none)."""
@@ -73,12 +68,9 @@ class ItemVectors:
         return float(self.matrix[index[a]] @ self.matrix[index[b]])
 
     def __getstate__(self) -> dict[str, object]:
-        return {"version": self.version, "trained_until": self.trained_until, "ids": self.ids,
-                "matrix": self.matrix}
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        for name, value in state.items():
-            object.__setattr__(self, name, value)
+        state = dict(self.__dict__)
+        state.pop("index", None)  # derived from ids
+        return state
 
 
 def _ppmi(counts: CoOccurrence, ids: list[str]) -> np.ndarray:
@@ -102,8 +94,8 @@ def _ppmi(counts: CoOccurrence, ids: list[str]) -> np.ndarray:
 def _top_eigen(m: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` largest eigenvalues of the symmetric ``m`` and their eigenvectors, largest first.
 
-    LAPACK's dense solver rather than ARPACK's iterative one: ARPACK keeps state between calls, and two calls on
-    the same matrix gave different vectors; this one gives the same bytes every time.
+    LAPACK's dense solver rather than ARPACK's iterative one: two ARPACK calls on the same matrix (one with a
+    repeated eigenvalue) gave different vectors; this one gives the same bytes every time.
     """
     # One BLAS thread: with OpenBLAS's default of one per core, a call took 1 s instead of 0.02 s on a busy
     # 2-core machine (its threads spin against the event loop), and threads may sum in another order.

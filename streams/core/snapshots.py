@@ -66,50 +66,44 @@ class SnapshotFeed:
     def _apply(self, name: bytes | str | None, blob: bytes) -> Outcome:
         if isinstance(name, bytes | bytearray):
             name = bytes(name).decode("utf-8", "replace")
-        if name == ITEM_VECTORS and self.item_vectors is not None:
-            return self._apply_vectors(blob, self.item_vectors)
+        table = self.item_vectors if name == ITEM_VECTORS else None
         # Checked before verifying: a record of another kind (the learner's state) need not be read at all.
-        if name is None or name not in self.scorer.models:
+        if name is None or (table is None and name not in self.scorer.models):
             return "ignored"
+        current = table.version if table is not None else self.scorer.models[name].version
         try:
             snapshot = load_snapshot(blob, key=self.key)
         except SnapshotRejected as exc:
-            return self._refuse(name, exc.reason, str(exc))
+            return self._refuse(name, exc.reason, str(exc), current)
         except Exception as exc:  # signed, yet unloadable (e.g. pickled by code with classes this one lacks)
-            return self._refuse(name, "unloadable", f"{type(exc).__name__}: {exc}")
+            return self._refuse(name, "unloadable", f"{type(exc).__name__}: {exc}", current)
         # The record key is not signed; the header is. A genuine snapshot of another model under this key
         # (replayed or mislabelled) must not replace this model.
         if snapshot.name != name:
-            return self._refuse(name, "name mismatch", f"the signed snapshot is of model {snapshot.name!r}")
+            return self._refuse(name, "name mismatch", f"the signed snapshot is of {snapshot.name!r}", current)
+        if table is not None:
+            return self._take_vectors(snapshot.model, table, current)
         if not callable(getattr(snapshot.model, "predict_proba_one", None)):
-            return self._refuse(name, "not a classifier", f"the snapshot holds a {type(snapshot.model).__name__}")
+            return self._refuse(name, "not a classifier", f"the snapshot holds a {type(snapshot.model).__name__}",
+                                current)
         if not self.scorer.swap(LiveModel(name, snapshot.version, snapshot.model)):
-            log.debug("snapshot %s v%s is not newer than v%s: kept the current model",
-                      name, snapshot.version, self.scorer.models[name].version)
+            log.debug("snapshot %s v%s is not newer than v%s: kept the current model", name, snapshot.version, current)
             return "stale"
         log.info("now serving %s version %s", name, snapshot.version)
         return "swapped"
 
-    def _apply_vectors(self, blob: bytes, table: ItemVectorTable) -> Outcome:
-        try:
-            snapshot = load_snapshot(blob, key=self.key)
-        except SnapshotRejected as exc:
-            return self._refuse(ITEM_VECTORS, exc.reason, str(exc))
-        except Exception as exc:
-            return self._refuse(ITEM_VECTORS, "unloadable", f"{type(exc).__name__}: {exc}")
-        if snapshot.name != ITEM_VECTORS or not isinstance(snapshot.model, ItemVectors):
-            return self._refuse(ITEM_VECTORS, "name mismatch",
-                                f"the signed snapshot is {snapshot.name!r}, a {type(snapshot.model).__name__}")
-        if not table.offer(snapshot.model):
+    def _take_vectors(self, vectors: object, table: ItemVectorTable, current: int) -> Outcome:
+        if not isinstance(vectors, ItemVectors):
+            return self._refuse(ITEM_VECTORS, "not item vectors", f"the snapshot holds a {type(vectors).__name__}",
+                                current)
+        if not table.offer(vectors):
             return "stale"
-        log.info("item vectors now at version %s (%d items)", snapshot.version, len(snapshot.model.ids))
+        log.info("item vectors now at version %s (%d items)", vectors.version, len(vectors.ids))
         return "swapped"
 
-    def _refuse(self, name: str, reason: str, detail: str) -> Outcome:
-        if name == ITEM_VECTORS and self.item_vectors is not None:
-            log.warning("refused item vectors (%s): %s; still using version %s", reason, detail,
-                        self.item_vectors.version)
-            return "refused"
+    def _refuse(self, name: str, reason: str, detail: str, current: int) -> Outcome:
+        log.warning("refused a snapshot of %s (%s): %s; still serving version %s", name, reason, detail, current)
+        return "refused"
         current = self.scorer.models[name].version
         log.warning("refused a snapshot of %s (%s): %s; still serving version %s", name, reason, detail, current)
         return "refused"

@@ -73,7 +73,6 @@ class ItemVectorTrainer:
         self.clocks: dict[int, PartitionClock] = {}
         self.boundary: float | None = None
         """The ``trained_until`` of the next version (None before the first event)."""
-        self.latest: ItemVectors | None = None
         self.counters = Counters()
         self._read: dict[int, int] = {}
         """Per partition, the newest offset taken: a record read again (a reconnect reads from the start) is
@@ -121,7 +120,6 @@ class ItemVectorTrainer:
         # again, makes the same numbers, and the workers keep what they have until a newer one comes.
         vectors = factorise(self.counts, dim=self.dim, max_items=self.max_items, version=int(until),
                             trained_until=until)
-        self.latest = vectors
         self.counters.inc("item_vectors_versions")
         log.info("item vectors trained until %s: %d items x %d", until, len(vectors.ids), vectors.dim)
         return vectors
