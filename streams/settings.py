@@ -61,6 +61,10 @@ class Settings:
     checkpoint_every: float = 0.25
     """Most seconds between an event processed and the checkpoint that makes its state durable (outputs
     acknowledged, states and clocks written; then its offset may be committed): work a crash would redo."""
+    stall_after: float = 30.0
+    """Wall-clock seconds a partition this worker owns may have records waiting with none of them processed
+    before the worker calls it stalled, logs what its consumer believes and reads the partition itself
+    (``streams/worker/stallwatch.py``); 0 turns the watch off. Liveness only: no data decision depends on it."""
     session_timeout: float = 10.0
     """Consumer-group session timeout in seconds (Kafka and noida-db reject values under 6)."""
     release_dead_member: bool = True
@@ -170,8 +174,9 @@ def _env_name(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
 
 
-_SIGNED = frozenset({ENV_PREFIX + "TRIPWIRE_MARGIN"})
-"""Float settings that may be zero or negative; every other float must be > 0."""
+_SIGNED = frozenset({ENV_PREFIX + "TRIPWIRE_MARGIN", ENV_PREFIX + "STALL_AFTER"})
+"""Float settings that may be zero or negative (a stall_after of 0 or less turns the watch off); every other
+float must be > 0."""
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:

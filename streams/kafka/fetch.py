@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from streams.kafka.admin import partitions_of
 
-__all__ = ["earliest_offsets", "read_range"]
+__all__ = ["OffsetsReader", "earliest_offsets", "read_range"]
 
 
 async def read_range(bootstrap: str, topic: str, partition: int, start: int, end: int,
@@ -61,3 +61,28 @@ async def earliest_offsets(bootstrap: str, topic: str, partitions: list[int]) ->
         return {tp.partition: offset for tp, offset in found.items()}
     finally:
         await consumer.stop()
+
+
+class OffsetsReader:
+    """One group-less consumer kept open to ask partitions' earliest and end offsets, off the connection the
+    worker's fetches use (see the module's docstring). ``start`` before use, ``stop`` after."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        self.known: set[str] = set()
+
+    async def start(self) -> None:
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def bounds(self, topic: str, partitions: list[int]) -> dict[int, tuple[int, int]]:
+        """(earliest, end) offsets of each of ``partitions``: the end is the offset the next record will get."""
+        if topic not in self.known:
+            await partitions_of(self.consumer, topic)
+            self.known.add(topic)
+        tps = [TopicPartition(topic, p) for p in partitions]
+        earliest = await self.consumer.beginning_offsets(tps)
+        end = await self.consumer.end_offsets(tps)
+        return {tp.partition: (earliest[tp], end[tp]) for tp in tps}

@@ -42,6 +42,10 @@ _PLAIN = {
     "events_redelivered": "Events redelivered after a restart whose outputs had already gone out (skipped).",
     "offset_gaps_filled": "Runs of offsets the consumer skipped, read again by the worker and processed in order.",
     "events_refetched": "Records read again to fill a gap the consumer left.",
+    "partitions_reread": "Partitions the consumer was made to read again from an earlier offset: records a "
+                         "rebalance dropped, or a stalled partition.",
+    "partitions_stalled": "Times an owned partition had records waiting and none processed for stall_after seconds.",
+    "stall_watch_errors": "Checks of the stall watch that failed (retried at the next one).",
     "offsets_missing": "Offsets of a gap the topic no longer holds (retention, transaction markers).",
     "requests_closed": "Requests whose attribution window closed (their examples went to the learner).",
     "requests_evicted": "Requests closed early because their user had too many waiting.",

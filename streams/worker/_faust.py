@@ -27,12 +27,16 @@ __all__ = [
     "Checkpoint",
     "FetchHandler",
     "app_tasks",
+    "assigned_partitions",
     "changelog_topic_name",
     "chunks",
+    "consumer_settled",
+    "consumer_state",
     "deliver_fetches",
     "member_id",
     "partition_db",
     "partition_rows",
+    "rewind",
     "write_partition",
 ]
 
@@ -70,6 +74,26 @@ def app_tasks(app: Any) -> list[Any]:
     return list(app._app_tasks)
 
 
+def assigned_partitions(app: Any, topic: str) -> list[int]:
+    """The partitions of ``topic`` assigned to this worker's consumer (aiokafka's view, which faust mirrors)."""
+    return sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == topic)
+
+
+def rewind(app: Any, topic: str, partition: int, offset: int) -> bool:
+    """Have the fetch loop read ``partition`` again from ``offset`` (``_FetchLoop.rewind``); False when no fetch
+    loop runs."""
+    loop = getattr(app.consumer, "fetch_loop", None)
+    if loop is None:
+        return False
+    loop.rewind(TP(topic, partition), offset)
+    return True
+
+
+def consumer_settled(app: Any) -> bool:
+    """Whether the consumer is flowing, neither in a rebalance nor recovering tables."""
+    return bool(app.consumer.flow_active) and not app.rebalancing and not app.in_recovery
+
+
 def partition_db(table: Any, partition: int) -> Any:
     """The table's RocksDB (an ``rocksdict.Rdict`` in raw mode) for ``partition``, opened if needed."""
     return table.data._db_for_partition(partition)
@@ -92,7 +116,8 @@ def write_partition(table: Any, partition: int, rows: Iterable[tuple[bytes, byte
 
 
 def deliver_fetches(app: Any, topic: str, handler: FetchHandler, checkpoint: Checkpoint, batch_size: int,
-                    checkpoint_every: float, on_end: Callable[[], None]) -> None:
+                    checkpoint_every: float, on_end: Callable[[], None],
+                    on_rewind: Callable[[int], None] | None = None) -> None:
     """Make ``app``'s consumer hand each fetch of ``topic`` to ``handler`` whole (in batches of at most
     ``batch_size`` records), instead of turning each record into a faust ``Event`` for a ``Stream`` (about
     100 µs of faust machinery per event, measured in ``bench/``). Records of other topics (table changelogs of
@@ -101,7 +126,8 @@ def deliver_fetches(app: Any, topic: str, handler: FetchHandler, checkpoint: Che
     The loop calls ``checkpoint`` after ``batch_size`` records, when the oldest record not checkpointed is
     ``checkpoint_every`` seconds old, when the flow stops (a rebalance) and when the worker stops; it holds the
     records' offsets back from faust's commits until the checkpoint's future says they are durable. ``on_end``
-    runs when the loop ends (a stop, or faust restarting it at a rebalance), after the last checkpoint.
+    runs when the loop ends (a stop, or faust restarting it at a rebalance), after the last checkpoint;
+    ``on_rewind(n)`` when it makes the consumer read ``n`` partitions again (``_FetchLoop.rewind``).
 
     Call before the consumer is created (``app.consumer`` is made on first use). The topic must still be
     subscribed through faust (an agent on it), so the assignor co-partitions the tables with it.
@@ -111,11 +137,46 @@ def deliver_fetches(app: Any, topic: str, handler: FetchHandler, checkpoint: Che
     class FetchConsumer(base):  # type: ignore[misc, valid-type]  # a class chosen at run time
         async def _drain_messages(self, fetcher: Any) -> None:
             try:
-                await _FetchLoop(self, topic, handler, checkpoint, batch_size, checkpoint_every).run(fetcher)
+                await _FetchLoop(self, topic, handler, checkpoint, batch_size, checkpoint_every,
+                                 on_rewind).run(fetcher)
             finally:
                 on_end()
 
     app.transport.Consumer = FetchConsumer
+
+
+def consumer_state(app: Any, topic: str) -> dict[str, Any]:
+    """What faust's and aiokafka's consumers believe about ``topic``'s partitions, and where the fetch loop is:
+    for the log line of a partition that stalled (``streams/worker/stallwatch.py``). Never raises."""
+    state: dict[str, Any] = {}
+
+    def partitions(tps: Any) -> list[int]:
+        return sorted(tp.partition for tp in (tps or ()) if tp.topic == topic)
+
+    try:
+        consumer = app.consumer
+        state.update(flow_active=consumer.flow_active, active=partitions(consumer._active_partitions),
+                     paused=partitions(consumer._paused_partitions),
+                     buffered=partitions(consumer._buffered_partitions), assigned=partitions(consumer.assignment()),
+                     read=dict(sorted((tp.partition, o) for tp, o in consumer._read_offset.items()
+                                      if tp.topic == topic)),
+                     committed=dict(sorted((tp.partition, o) for tp, o in consumer._committed_offset.items()
+                                           if tp.topic == topic)),
+                     unacked=len(consumer._unacked_messages))
+        loop = getattr(consumer, "fetch_loop", None)
+        if loop is not None:
+            state.update(loop_at=loop.at, loop_turns=loop.turns, loop_idle_s=round(time.monotonic() - loop.since, 1))
+        inner = consumer._thread._consumer
+        assignment = inner._subscription.subscription.assignment
+        fetcher = inner._fetcher
+        state["aiokafka"] = {
+            tp.partition: {"paused": st.paused, "position": st._position, "status": str(st._status),
+                           "highwater": st.highwater, "buffered": tp in fetcher._records}
+            for tp, st in ((tp, assignment.state_value(tp)) for tp in assignment.tps) if tp.topic == topic}
+        state["reassigning"] = inner._subscription.reassignment_in_progress
+    except Exception as error:  # a diagnostic: what could be read is returned, with why the rest could not
+        state["error"] = repr(error)
+    return state
 
 
 def chunks(fetch: Mapping[TP, Sequence[Any]], size: int) -> Iterator[dict[TP, Sequence[Any]]]:
@@ -155,13 +216,14 @@ class _FetchLoop:
     """
 
     def __init__(self, consumer: Any, topic: str, handler: FetchHandler, checkpoint: Checkpoint, batch_size: int,
-                 checkpoint_every: float) -> None:
+                 checkpoint_every: float, on_rewind: Callable[[int], None] | None = None) -> None:
         self.consumer = consumer
         self.topic = topic
         self.handler = handler
         self.checkpoint = checkpoint
         self.batch_size = batch_size
         self.checkpoint_every = checkpoint_every
+        self.on_rewind = on_rewind
         self.held: dict[TP, tuple[int, int]] = {}
         """Per partition, the first and last offset processed since the last checkpoint."""
         self.held_events = 0
@@ -169,6 +231,16 @@ class _FetchLoop:
         self.stand_in: Any = None
         self.last: asyncio.Future[None] | None = None
         """The newest checkpoint's future (each waits for the one before it)."""
+        self.rewinds: dict[TP, int] = {}
+        """Per partition, an offset to read it again from once the consumer flows (:meth:`rewind`)."""
+        self.at = "start"
+        """Where the loop is (or waits), and since when, with how many turns so far: for :func:`consumer_state`."""
+        self.since = time.monotonic()
+        self.turns = 0
+        consumer.fetch_loop = self
+
+    def _at(self, where: str) -> None:
+        self.at, self.since = where, time.monotonic()
 
     async def run(self, fetcher: Any) -> None:
         consumer = self.consumer
@@ -176,35 +248,48 @@ class _FetchLoop:
         commit_every = consumer._commit_every
         try:
             while not (consumer_stopped() or fetcher_stopped()):
+                self.turns += 1
                 self._raise_if_failed()
+                if self.rewinds and consumer.flow_active:
+                    self._at("rewind")
+                    await self._apply_rewinds()
                 if self.held and not consumer.flow_active:  # a rebalance: make everything durable first
+                    self._at("checkpoint before a rebalance")
                     await self._finish(self._checkpoint())
                 elif self.held and self._held_for() >= self.checkpoint_every:
                     self._checkpoint()
                 timeout = 1.0 if not self.held else max(0.0, self.checkpoint_every - self._held_for())
+                self._at("fetch")
                 records, active = await consumer._wait_next_records(timeout)
                 if not records or consumer.should_stop:
                     await consumer.sleep(0)
                     continue
                 if not consumer.flow_active:
+                    self._dropped(records)
+                    self._at("seek")
                     await consumer.perform_seek()
                     continue
                 usable = {tp: recs for tp, recs in records.items()
                           if recs and (active is None or tp in active or tp in consumer._buffered_partitions)}
+                self._dropped({tp: recs for tp, recs in records.items() if tp not in usable})
                 ours = {tp: recs for tp, recs in usable.items() if tp.topic == self.topic}
+                self._at("process")
                 for batch in chunks(ours, self.batch_size):
                     self._hold(batch)
                     await self._finish(self.handler(batch))
                     if self.held_events >= self.batch_size:
                         self._checkpoint()
+                self._at("other topics")
                 for tp, recs in usable.items():
                     if tp.topic != self.topic:
                         await _deliver_each(consumer, tp, recs)
                 if commit_every is not None and consumer._n_acked >= commit_every:
                     consumer._n_acked = 0
+                    self._at("commit")
                     await consumer.commit()
         except asyncio.CancelledError:
             # A stop or a rebalance: what was processed is made durable before the loop ends.
+            self._at("cancelled")
             if self.held:
                 self._checkpoint()
             if self.last is not None:
@@ -216,6 +301,40 @@ class _FetchLoop:
         except Exception:
             log.exception("the fetch loop failed")
             raise
+
+    def rewind(self, tp: TP, offset: int) -> None:
+        """Have ``tp`` read again from ``offset`` once the consumer flows, if it is still assigned then and its
+        position is past ``offset`` (never forward: that would skip records). The records read again that were
+        processed before are skipped by the processor, by their offsets."""
+        self.rewinds[tp] = min(offset, self.rewinds.get(tp, offset))
+
+    def _dropped(self, records: Mapping[TP, Sequence[Any]]) -> None:
+        """Records of the topic a rebalance makes the loop drop are read again (:meth:`rewind`).
+
+        faust's answer, a seek to the committed offsets once the rebalance is over, does not move a partition
+        that has no committed offset yet. Its records were then never read again, and, when no later record came
+        to reveal the gap (``streams/core/gaps.py``), never processed: seen with the last records of a killed
+        worker's partitions, which the survivor fetched while the group rebalanced (``docs/kafka.md``)."""
+        for tp, recs in records.items():
+            if tp.topic == self.topic and recs:
+                self.rewind(tp, recs[0].offset)
+
+    async def _apply_rewinds(self) -> None:
+        consumer = self.consumer
+        rewinds, self.rewinds = self.rewinds, {}
+        assigned = consumer.assignment()
+        due = {}
+        for tp, offset in rewinds.items():
+            if tp in assigned:
+                position = await consumer.position(tp)
+                if position is not None and position > offset:
+                    due[tp] = offset
+        if due:
+            log.info("reading partitions again from offsets %s (records a rebalance dropped, or the stall watch)",
+                     {tp.partition: offset for tp, offset in sorted(due.items())})
+            await consumer.seek_wait(due)
+            if self.on_rewind is not None:
+                self.on_rewind(len(due))
 
     def _held_for(self) -> float:
         return 0.0 if self.held_since is None else time.monotonic() - self.held_since

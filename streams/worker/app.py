@@ -23,6 +23,7 @@ from streams.worker.context import StreamApp
 from streams.worker.feeds import register_metrics_feed, register_snapshot_feed
 from streams.worker.items import register_item_feed
 from streams.worker.membership import record_member
+from streams.worker.stallwatch import register_stall_watch
 from streams.worker.views import register_views
 
 __all__ = ["PENDING_TABLE", "USER_STATE_TABLE", "StreamApp", "create_app", "kafka_url"]
@@ -99,6 +100,7 @@ def create_app(settings: Settings, processor: Processor | None = None) -> Stream
     register_metrics_feed(app, settings, stream_app.reports, processor.counters)
     register_item_feed(app, settings, processor)
     register_views(stream_app)
+    register_stall_watch(stream_app)
     return stream_app
 
 

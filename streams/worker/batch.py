@@ -28,6 +28,7 @@ from faust.types import TP
 
 from features.state import decode_state
 from streams.core.deadletter import Source
+from streams.core.eventclock import PartitionClock
 from streams.core.expiry import expired_users
 from streams.core.gaps import skipped_offsets
 from streams.core.labels import PENDING
@@ -40,7 +41,7 @@ from streams.worker.changelog import stage_writes, write_staged
 from streams.worker.context import StreamApp, Unsaved
 
 __all__ = ["CLOCK_KEY_PREFIX", "Taken", "broker_time", "checkpoint", "clock_key", "index_pending_requests",
-           "partition_states", "process_batch", "register_score_agent", "sweep_expired_users"]
+           "next_offset_due", "partition_states", "process_batch", "register_score_agent", "sweep_expired_users"]
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +257,16 @@ def partition_states(sa: StreamApp, partition: int) -> Iterator[tuple[bytes, byt
     return _faust.partition_rows(sa.user_state, partition)
 
 
+def next_offset_due(sa: StreamApp, partition: int) -> int | None:
+    """The offset the partition's next record should have (None: never processed, so its earliest): the
+    processor's once the partition's first batch took its clock back, until then the clock saved in the store."""
+    if partition in sa.indexed_partitions:
+        return sa.processor.next_offset(partition)
+    saved = _faust.partition_db(sa.pending, partition).get(clock_key(partition))
+    position = PartitionClock.decode(sa.processor.clock_rule, saved).position
+    return None if position is None else position + 1
+
+
 async def index_pending_requests(sa: StreamApp, partition: int) -> None:
     """Once per assignment of ``partition``: take back its event clock, put its waiting requests in the
     processor's deadline index, and start its state cache afresh (the store may have changed while another
@@ -296,7 +307,8 @@ def register_score_agent(sa: StreamApp) -> None:
     databases next (a worker stopping once died of SIGSEGV at exit with the caches still holding them).
     """
     _faust.deliver_fetches(sa.app, sa.settings.topic("events"), partial(process_batch, sa), partial(checkpoint, sa),
-                           sa.settings.batch_size, sa.settings.checkpoint_every, sa.states.clear)
+                           sa.settings.batch_size, sa.settings.checkpoint_every, sa.states.clear,
+                           partial(sa.processor.counters.inc, "partitions_reread"))
 
     @sa.app.agent(sa.topics["events"], name="score")
     async def score(stream: faust.StreamT) -> None:

@@ -28,11 +28,6 @@ from tests.fixtures import (
 )
 from tests.integration.test_scale_out import assignments, shared_by_two, wait_for_assignment
 
-FAUST_IDLE_AFTER_REBALANCE = (
-    "known, intermittent (seen in about 1 run in 6 of this test, rarely elsewhere): after the second worker "
-    "joins, faust 0.15.3 logs 'Worker ready' for the first one and then fetches nothing of the partitions it "
-    "kept, with no error (docs/kafka.md)")
-
 pytestmark = pytest.mark.integration
 
 
@@ -98,11 +93,11 @@ async def test_two_workers_see_each_others_deltas_and_count_the_late_ones(
     assert shared_by_two(4)(owned), f"the two workers do not share the 4 partitions: {owned}"
     # A warm-up first: both workers must be consuming (each has events) before the rest is measured.
     await produce(settings.bootstrap, settings.topic("events"), events_payload(events[:200]))
+    # A worker that stayed idle after the rebalance here (about 1 run in 6) is what docs/kafka.md, "A rebalance
+    # drops a fetch", fixed: it must not come back.
     warm = [await _counters_until(w, lambda c: c.get("events_in", 0) > 0) for w in (first, second)]
-    if not all(c.get("events_in", 0) > 0 for c in warm):
-        # Not what this test is about, and not a loss (nothing was consumed, so nothing is committed: a restart
-        # takes the partitions up), but a worker that stays idle must not pass unnoticed: reported as an xfail.
-        pytest.xfail(f"{FAUST_IDLE_AFTER_REBALANCE}: {warm}, partitions {assignments(settings)}")
+    assert all(c.get("events_in", 0) > 0 for c in warm), (
+        f"a worker consumed nothing: {warm}, partitions {assignments(settings)}\n{first.log_tail(25)}")
     await produce(settings.bootstrap, settings.topic("events"), events_payload(events[200:]))
     requests = request_ids_of(events)
     logs = await consume(settings.bootstrap, settings.topic("feature-log"), until=covers(requests), timeout=300,

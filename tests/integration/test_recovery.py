@@ -233,3 +233,25 @@ async def test_a_partition_no_worker_has_processed_starts_at_its_earliest_record
     logs = await consume(settings.bootstrap, settings.topic("feature-log"), until=covers(request_ids_of(events)),
                          timeout=30)
     assert unique_by_request(logs) == _expected_feature_log(settings, events)
+
+
+async def test_records_that_never_reach_the_worker_are_read_again_by_the_stall_watch(
+    settings_factory: Callable[..., Settings], worker_factory: Callable[..., WorkerProcess]
+) -> None:
+    # The group's offset at the partition's end and no record after it: no gap ever shows, as when a rebalance
+    # drops the last fetch of a partition that has no committed offset (docs/kafka.md). Only the watch sees it.
+    events, _ = simulate(users=20, events=300, seed=17)
+    settings = settings_factory(partitions=1, batch_size=50, stall_after=2.0)
+    await produce(settings.bootstrap, settings.topic("events"), events_payload(events))
+    await _commit_offset(settings, 0, len(events))
+
+    worker = worker_factory(settings)
+    scores = await consume(settings.bootstrap, settings.topic("scores"), until=covers(request_ids_of(events)),
+                           timeout=90, worker=worker)
+    missing = request_ids_of(events) - {r.json()["request_id"] for r in scores}
+    assert not missing, f"{len(missing)} requests never scored: {worker_counters(settings)}\n{worker.log_tail()}"
+    assert worker_counters(settings).get("partitions_stalled", 0) >= 1
+    assert "stalled" in worker.log_tail(200)
+    logs = await consume(settings.bootstrap, settings.topic("feature-log"), until=covers(request_ids_of(events)),
+                         timeout=30)
+    assert unique_by_request(logs) == _expected_feature_log(settings, events)

@@ -51,6 +51,7 @@ OVERRIDES: list[tuple[str, str, Any]] = [
     ("batch_size", "64", 64),
     ("checkpoint_every", "1.5", 1.5),
     ("session_timeout", "30", 30.0),
+    ("stall_after", "5", 5.0),
     ("release_dead_member", "false", False),
     ("max_candidates", "20", 20),
     ("user_ttl", "200000", 200000.0),  # must exceed the longest attribution window plus lateness
