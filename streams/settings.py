@@ -118,11 +118,12 @@ class Settings:
     """Share of negative examples the learner learns from, each weighted 1/rate (McMahan et al. 2013), so its
     cost follows the positives; which ones is a hash of the example's key. 1 learns from all. The progressive
     metrics count every example either way."""
-    learn_from: str = "wait"
+    learn_from: str = "auto"
     """What the learner learns from, and when (``docs/learning.md``): ``wait``, each example once its attribution
     window closed; ``fnw``, every served candidate at once as a (fake) negative and again as a positive when its
-    label comes, with fake-negative weights (Ktena et al. 2019). Set it on the workers: they emit what the
-    learner learns; the window-closed examples still go out for the metrics either way."""
+    label comes, with fake-negative weights (Ktena et al. 2019); ``auto``, fnw when the label is ``click`` and
+    wait for ``conversion``, as measured (``streams.core.early.resolve_learn_from``). Set it on the workers: they
+    emit what the learner learns; the window-closed examples still go out for the metrics either way."""
     learner_web_port: int = 6067
     """Port of the learner's HTTP views (/metrics, /metrics.json), on web_host."""
     item_features: bool = True
@@ -343,8 +344,9 @@ def _validate(settings: Settings) -> None:
                             "expected a share in (0, 1]")
     if settings.learn_from not in LEARN_FROM:
         raise SettingsError(f"{_env_name('learn_from')}={settings.learn_from!r} is not valid: expected "
-                            f"{' or '.join(LEARN_FROM)} (wait: learn each example when its attribution window "
-                            "closes; fnw: learn at once with fake negatives, see docs/learning.md)")
+                            f"{', '.join(LEARN_FROM)} (wait: learn each example when its attribution window "
+                            "closes; fnw: learn at once with fake negatives; auto: fnw for clicks, wait for "
+                            "conversions; see docs/learning.md)")
     if settings.baseline not in BASELINES:
         raise SettingsError(f"{_env_name('baseline')}={settings.baseline!r} is not valid: expected "
                             f"{' or '.join(BASELINES)}")

@@ -75,6 +75,10 @@ def make_settings(broker: BrokerUnderTest, data_dir: Path, **overrides: Any) -> 
         # features (DESIGN.md), not for the cross-user item side, whose live values depend on how partitions
         # interleave. tests/integration/test_item_side.py turns it on and checks it.
         item_features=False,
+        # The scenarios count the label join's examples, one per candidate when its window closes. fnw, which the
+        # default (auto) chooses for clicks, adds early records with keys of their own on the same topic:
+        # tests/integration/test_fnw_live.py runs it live, beside the replay.
+        learn_from="wait",
     )
     values.update(overrides)
     # Validated as a worker process will validate them, so a bad combination fails here, not in a subprocess.

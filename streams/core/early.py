@@ -38,11 +38,28 @@ from typing import Any, Protocol
 
 from streams.core.records import EARLY_POSITIVE, EARLY_SENT, FAKE_NEGATIVE, early_record
 
-__all__ = ["FNW", "LEARN_FROM", "WAIT", "EarlyFeed"]
+__all__ = ["AUTO", "FNW", "LEARN_FROM", "WAIT", "EarlyFeed", "resolve_learn_from"]
 
-WAIT, FNW = "wait", "fnw"
-LEARN_FROM = (WAIT, FNW)
+AUTO, WAIT, FNW = "auto", "wait", "fnw"
+LEARN_FROM = (AUTO, WAIT, FNW)
 """The values of ``STREAMSCORE_LEARN_FROM``."""
+
+
+def resolve_learn_from(learn_from: str, label: str) -> str:
+    """``wait`` or ``fnw``: ``auto`` chooses by the label, as measured in replays (``docs/learning.md``).
+
+    Clicks come within minutes of their request but their window is an hour: waiting for it, the models learn
+    nothing in a replay's first hour, and fnw won on every click log (simulators +0.020 and +0.016 AUC, trivago
+    +0.004). Conversions come hours late in a day's window: fake negatives then stand for most of a day, and fnw
+    lost on talkingdata (0.941 against 0.949).
+
+    >>> [resolve_learn_from(setting, label) for setting, label in [("auto", "click"), ("auto", "conversion"),
+    ...                                                            ("wait", "click"), ("fnw", "conversion")]]
+    ['fnw', 'wait', 'wait', 'fnw']
+    """
+    if learn_from != AUTO:
+        return learn_from
+    return FNW if label == "click" else WAIT
 
 
 class _Pending(Protocol):
@@ -55,15 +72,19 @@ class _LearnFrom(Protocol):
     @property
     def learn_from(self) -> str: ...
 
+    @property
+    def label(self) -> str: ...
+
 
 @dataclass(frozen=True)
 class EarlyFeed:
     enabled: bool
-    """``learn_from == "fnw"``: emit early records; otherwise every method is a no-op (``wait``, bit for bit)."""
+    """``learn_from`` is (or ``auto`` chose) ``fnw``: emit early records; otherwise every method is a no-op
+    (``wait``, bit for bit)."""
 
     @classmethod
     def of(cls, settings: _LearnFrom) -> EarlyFeed:
-        return cls(settings.learn_from == FNW)
+        return cls(resolve_learn_from(settings.learn_from, settings.label) == FNW)
 
     def at_score(self, request_id: str, pending: _Pending) -> list[dict[str, Any]]:
         """A fake negative per candidate of a request just scored and waiting (``pending`` holds its vectors),

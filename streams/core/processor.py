@@ -6,7 +6,8 @@ The faust agent (``streams/agents.py``) and the in-process replay driver call th
 Order of work for each event, which is the leakage rule: decode; ask the partition's event clock
 (``streams/core/eventclock.py``) whether its time is plausible (a bad time is dead-lettered, a big jump waits for
 the events after it); for a request, build the vectors from the user's state *as it is* (just before the
-event), score, emit ``scores`` and ``feature-log``; only then let the event update the state.
+event), score, emit ``scores`` and ``feature-log`` (and, learning from clicks by default with fnw, a fake negative
+per candidate on ``examples``); only then let the event update the state.
 
 >>> from streams.settings import Settings
 >>> p = Processor.default(Settings())
@@ -15,11 +16,11 @@ event), score, emit ``scores`` and ``feature-log``; only then let the event upda
 >>> out = p.process_one(b'{"event_id":"e1","user_id":"u1","ts":5,"type":"request","request_id":"r1",'
 ...                     b'"candidates":["a","b"]}', Source("events", 0, 0), states)
 >>> [(o.topic, o.key) for o in out]
-[('scores', b'u1'), ('feature-log', b'u1'), ('item-deltas', b'r1')]
+[('scores', b'u1'), ('feature-log', b'u1'), ('item-deltas', b'r1'), ('examples', b'r1'), ('examples', b'r1')]
 >>> [(o.topic, o.key) for o in p.process_one(b"oops", Source("events", 0, 1), states)]
 [('dead-letter', None)]
 >>> p.counters.snapshot()
-{'dead_letter': 1, 'dead_letter.not_json': 1, 'events_in': 2, 'requests_scored': 1}
+{'dead_letter': 1, 'dead_letter.not_json': 1, 'early_fake_negative': 2, 'events_in': 2, 'requests_scored': 1}
 """
 
 from __future__ import annotations

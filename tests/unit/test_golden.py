@@ -70,6 +70,11 @@ def test_the_golden_input_replays_to_the_checked_in_outputs(replayed: Path, name
 def test_the_golden_input_covers_the_cases_it_is_for(replayed: Path) -> None:
     dead = [orjson.loads(line)["code"] for line in (replayed / "dead_letter.jsonl").read_bytes().splitlines()]
     assert sorted(dead) == ["invalid", "label_unknown_request", "not_json"]
-    examples = [orjson.loads(line) for line in (replayed / "examples.jsonl").read_bytes().splitlines()]
+    records = [orjson.loads(line) for line in (replayed / "examples.jsonl").read_bytes().splitlines()]
+    examples = [e for e in records if "kind" not in e]  # window-closed; the rest are fnw's early records
     assert {(e["item_id"], e["y"]) for e in examples if e["request_id"] == "g-r1"} == {("i1", 0), ("i2", 1)}
     assert sum(e["y"] for e in examples) > 10
+    # Clicks, so fnw (the default's choice): a fake negative per candidate, a positive for the clicked one.
+    early = {(e["kind"], e["item_id"]) for e in records if e["request_id"] == "g-r1" and "kind" in e}
+    assert early == {("fake_negative", "i1"), ("fake_negative", "i2"), ("positive", "i2")}
+    assert all(e.get("learned") == "fnw" for e in examples if e["request_id"] == "g-r1")

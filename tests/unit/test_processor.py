@@ -24,7 +24,7 @@ from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
 from streams.tools.simulate import simulate
 
-SETTINGS = Settings()  # allowed_lateness 60 s, max_candidates 500
+SETTINGS = Settings(learn_from="wait")  # allowed_lateness 60 s, max_candidates 500; fnw: tests/unit/test_fnw.py
 
 
 def raw(**fields: Any) -> bytes:

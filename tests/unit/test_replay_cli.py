@@ -19,6 +19,11 @@ def _lines(path: Path) -> list[Any]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 
+def _examples(out_dir: Path) -> list[Any]:
+    """The window-closed examples of a replay: the early records of fnw (on clicks by default) set aside."""
+    return [e for e in _lines(out_dir / "examples.jsonl") if "kind" not in e]
+
+
 @pytest.fixture(scope="module")
 def events_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     events, _ = simulate(users=10, events=300, seed=3)
@@ -37,7 +42,7 @@ def test_replay_writes_the_contracted_files_and_metrics(events_file: Path, tmp_p
     assert all(set(m) == {"n", "logloss", "auc", "calibration"} for m in metrics["models"].values())
     scores = _lines(tmp_path / "a" / "scores.jsonl")
     assert (metrics["events"], metrics["requests"], metrics["dead_letter"]) == (301, len(scores), 1)
-    examples = _lines(tmp_path / "a" / "examples.jsonl")
+    examples = _examples(tmp_path / "a")
     assert metrics["models"]["prod"]["n"] == len(examples) == sum(len(s["scores"]) for s in scores)
     assert _lines(tmp_path / "a" / "dead_letter.jsonl")[0]["code"] == "not_json"
     assert "301 events" in capsys.readouterr().out
@@ -61,7 +66,7 @@ def test_a_shorter_attribution_window_from_a_config_file_or_a_flag(tmp_path: Pat
     runs = {"default": [], "config": ["--config", str(config)], "flag": ["--attribution-window", "200"]}
     for name, extra in runs.items():
         assert main(["replay", str(path), "--out", str(tmp_path / name), *extra]) == 0
-    positives = {name: sum(e["y"] for e in _lines(tmp_path / name / "examples.jsonl")) for name in runs}
+    positives = {name: sum(e["y"] for e in _examples(tmp_path / name)) for name in runs}
     assert positives == {"default": 1, "config": 0, "flag": 0}  # a click 300 s later is late for a 200 s window
 
 
@@ -78,7 +83,7 @@ TALKINGDATA = ("ip,app,device,os,channel,click_time,attributed_time,is_attribute
 def test_the_real_log_formats(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text(TRIVAGO)
     assert main(["replay", str(tmp_path / "t.csv"), "--format", "trivago", "--out", str(tmp_path / "t")]) == 0
-    examples = _lines(tmp_path / "t" / "examples.jsonl")
+    examples = _examples(tmp_path / "t")
     assert sorted((e["item_id"], e["y"]) for e in examples) == [("5", 0), ("7", 1), ("9", 0)]
     assert [e["x"]["item_seen"] for e in examples if e["item_id"] == "7"] == [1.0]  # the image view before
 
@@ -86,7 +91,7 @@ def test_the_real_log_formats(tmp_path: Path) -> None:
     args = ["replay", str(tmp_path / "d.csv"), "--format", "talkingdata", "--label", "conversion",
             "--out", str(tmp_path / "d")]
     assert main(args) == 0
-    assert sorted((e["user_id"], e["y"]) for e in _lines(tmp_path / "d" / "examples.jsonl")) == [("8", 1), ("9", 0)]
+    assert sorted((e["user_id"], e["y"]) for e in _examples(tmp_path / "d")) == [("8", 1), ("9", 0)]
 
 
 def test_a_csv_without_its_format_is_refused_with_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -307,9 +307,10 @@ def test_learn_from_names_the_choices_and_what_they_do(raw: str) -> None:
     with pytest.raises(SettingsError) as info:
         load_settings({"STREAMSCORE_LEARN_FROM": raw})
     assert str(info.value) == (
-        f"STREAMSCORE_LEARN_FROM={raw!r} is not valid: expected wait or fnw (wait: learn each example when its "
-        "attribution window closes; fnw: learn at once with fake negatives, see docs/learning.md)")
-    assert load_settings({}).learn_from == "wait"
+        f"STREAMSCORE_LEARN_FROM={raw!r} is not valid: expected auto, wait, fnw (wait: learn each example when "
+        "its attribution window closes; fnw: learn at once with fake negatives; auto: fnw for clicks, wait for "
+        "conversions; see docs/learning.md)")
+    assert load_settings({}).learn_from == "auto"
 
 
 @pytest.mark.parametrize("raw", ["1.5", "2"])
