@@ -86,3 +86,43 @@ async def test_a_live_worker_sends_the_replays_early_records_and_the_learner_lea
     assert (report["fake_negatives"], report["early_positives"]) == (len(live_early) - positives, positives)
     assert report["examples"] == report["models"]["prod"]["cumulative"]["n"] == len(live_closed)
     assert report["duplicates"] == 0 and report["rejected"] == 0
+
+
+async def test_under_the_default_a_sigkilled_worker_restarts_and_every_early_record_goes_out_once(
+    settings_factory: Callable[..., Settings], worker_factory: Callable[..., WorkerProcess]
+) -> None:
+    # The default (auto) on clicks is fnw: nothing lost must hold for its early records too. Copies a crash
+    # redelivers must be identical (early records hold no scores), and the learner must learn each one once.
+    settings = settings_factory(partitions=2, batch_size=50, learn_from="auto", learner_web_port=free_port(),
+                                snapshot_every=100, click_window=600.0)
+    events, _ = simulate(users=40, events=1600, seed=32, click_delay=(1.0, 8.0, 30.0))
+    first, second = events[:800], events[800:]
+    learner = worker_factory(settings, name="learner", command="learner")
+    worker = worker_factory(settings, name="worker-1")
+    await produce(settings.bootstrap, settings.topic("events"), events_payload(first))
+    await consume(settings.bootstrap, settings.topic("scores"), until=covers(request_ids_of(first)), timeout=120,
+                  worker=worker)
+    await produce(settings.bootstrap, settings.topic("events"), events_payload(second))
+    await asyncio.sleep(0.3)  # into the second half, then pull the plug
+    worker.kill()
+    restarted = worker_factory(settings, name="worker-2")
+    await consume(settings.bootstrap, settings.topic("scores"), until=covers(request_ids_of(events)), timeout=120,
+                  worker=restarted)
+
+    replay_early = {(e["request_id"], e["item_id"], e["kind"]): e
+                    for e in finished_replay(settings, events).read("examples") if "kind" in e}
+    live_early: dict[tuple[str, str, str], Any] = {}
+    for record in await consume(settings.bootstrap, settings.topic("examples"), expect=len(replay_early),
+                                idle=3.0, timeout=60):
+        e = record.json()
+        if "kind" in e:
+            key = (e["request_id"], e["item_id"], e["kind"])
+            assert live_early.setdefault(key, e) == e, f"two different early records for {key}"
+    assert live_early == replay_early and len(live_early) > 500, (len(live_early), len(replay_early))
+
+    report = await asyncio.to_thread(
+        _wait_for_report, settings,
+        lambda r: r.get("fake_negatives", 0) + r.get("early_positives", 0) >= len(live_early), 60.0)
+    positives = sum(1 for _, _, kind in live_early if kind == "positive")
+    assert (report["fake_negatives"], report["early_positives"]) == (len(live_early) - positives, positives)
+    assert report["rejected"] == 0 and learner.alive, learner.log_tail()
