@@ -65,24 +65,33 @@ async def earliest_offsets(bootstrap: str, topic: str, partitions: list[int]) ->
 
 class OffsetsReader:
     """One group-less consumer kept open to ask partitions' earliest and end offsets, off the connection the
-    worker's fetches use (see the module's docstring). ``start`` before use, ``stop`` after."""
+    worker's fetches use (see the module's docstring). It connects on first use, and again after a failure
+    (a broker restart); ``stop`` when done."""
 
     def __init__(self, bootstrap: str) -> None:
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        self.bootstrap = bootstrap
+        self.consumer: AIOKafkaConsumer | None = None
         self.known: set[str] = set()
 
-    async def start(self) -> None:
-        await self.consumer.start()
-
     async def stop(self) -> None:
-        await self.consumer.stop()
+        consumer, self.consumer, self.known = self.consumer, None, set()
+        if consumer is not None:
+            await consumer.stop()
 
     async def bounds(self, topic: str, partitions: list[int]) -> dict[int, tuple[int, int]]:
         """(earliest, end) offsets of each of ``partitions``: the end is the offset the next record will get."""
-        if topic not in self.known:
-            await partitions_of(self.consumer, topic)
-            self.known.add(topic)
-        tps = [TopicPartition(topic, p) for p in partitions]
-        earliest = await self.consumer.beginning_offsets(tps)
-        end = await self.consumer.end_offsets(tps)
+        try:
+            if self.consumer is None:
+                self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+                                                 enable_auto_commit=False)
+                await self.consumer.start()
+            if topic not in self.known:
+                await partitions_of(self.consumer, topic)
+                self.known.add(topic)
+            tps = [TopicPartition(topic, p) for p in partitions]
+            earliest = await self.consumer.beginning_offsets(tps)
+            end = await self.consumer.end_offsets(tps)
+        except Exception:
+            await self.stop()  # connect afresh next time
+            raise
         return {tp.partition: (earliest[tp], end[tp]) for tp in tps}

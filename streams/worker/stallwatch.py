@@ -78,7 +78,6 @@ async def watch_for_stalls(sa: StreamApp, stop: asyncio.Event) -> None:
     counters = sa.processor.counters
     detector = StallDetector(after)
     reader = OffsetsReader(sa.settings.bootstrap)
-    await reader.start()
     try:
         while not stop.is_set():
             try:
