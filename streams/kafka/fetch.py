@@ -7,7 +7,8 @@ way (it drops any record older than the newest it delivered; tried, and the gap'
 short-lived consumer without a group reads the range, and the worker processes it in order before the record
 that revealed the gap.
 
-The earliest offsets are asked the same way because faust's consumer sends every request on the connection
+The earliest and end offsets (``OffsetsReader``: the first record of a partition never processed, and the
+stall watch's end offsets) are asked the same way because faust's consumer sends every request on the connection
 its fetches use: a Kafka broker answers one connection's requests in order, so a ListOffsets request waits
 behind a fetch that is long-polling for data (up to the 1.5 s faust sets), once per partition assigned.
 """
@@ -52,15 +53,12 @@ async def read_range(bootstrap: str, topic: str, partition: int, start: int, end
 
 
 async def earliest_offsets(bootstrap: str, topic: str, partitions: list[int]) -> dict[int, int]:
-    """The earliest offset the topic still holds of each of ``partitions``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    await consumer.start()
+    """The earliest offset the topic still holds of each of ``partitions`` (a reader of its own, stopped after)."""
+    reader = OffsetsReader(bootstrap)
     try:
-        await partitions_of(consumer, topic)
-        found = await consumer.beginning_offsets([TopicPartition(topic, p) for p in partitions])
-        return {tp.partition: offset for tp, offset in found.items()}
+        return {partition: earliest for partition, (earliest, _) in (await reader.bounds(topic, partitions)).items()}
     finally:
-        await consumer.stop()
+        await reader.stop()
 
 
 class OffsetsReader:

@@ -79,14 +79,12 @@ def assigned_partitions(app: Any, topic: str) -> list[int]:
     return sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == topic)
 
 
-def rewind(app: Any, topic: str, partition: int, offset: int) -> bool:
-    """Have the fetch loop read ``partition`` again from ``offset`` (``_FetchLoop.rewind``); False when no fetch
-    loop runs."""
+def rewind(app: Any, topic: str, partition: int, offset: int) -> None:
+    """Have the fetch loop read ``partition`` again from ``offset`` (``_FetchLoop.rewind``); nothing to do when no
+    fetch loop runs (it starts at the committed offsets)."""
     loop = getattr(app.consumer, "fetch_loop", None)
-    if loop is None:
-        return False
-    loop.rewind(TP(topic, partition), offset)
-    return True
+    if loop is not None:
+        loop.rewind(TP(topic, partition), offset)
 
 
 def consumer_settled(app: Any) -> bool:

@@ -1,9 +1,10 @@
 """The stall watch: a partition this worker owns that has records waiting and none processed for
 ``stall_after`` seconds is noticed, not left to wait in silence.
 
-faust 0.15.3 was seen, about once in ten runs of a rebalance under load, to say "Worker ready" and then fetch
-nothing of some of the partitions it owned, with no error (``docs/kafka.md``). Nothing is lost then (nothing of
-them is committed), but their requests wait for a restart. So every worker checks, every quarter of
+A worker was seen to say "Worker ready" after a rebalance and then process nothing of some partitions, with no
+error: its fetch loop had dropped a fetch the rebalance interrupted, and faust's seek to the committed offsets did
+not move a partition that had none (``docs/kafka.md``, "A rebalance drops a fetch"). That is fixed in the fetch
+loop; this watch is the net under any other way a partition could go quiet. Every worker checks, every quarter of
 ``stall_after``, each owned partition's end offset (asked on a connection of its own: ``OffsetsReader``)
 against the offset its processor expects next. A partition that has records waiting and made no progress for
 ``stall_after`` seconds of wall time is stalled: the worker logs what its consumer believes about it
@@ -25,9 +26,15 @@ from streams.worker.batch import next_offset_due
 from streams.worker.context import StreamApp
 from streams.worker.feeds import run_on_every_worker
 
-__all__ = ["StallDetector", "register_stall_watch", "watch_for_stalls"]
+__all__ = ["StallDetector", "first_waiting", "register_stall_watch", "watch_for_stalls"]
 
 log = logging.getLogger(__name__)
+
+
+def first_waiting(due: int | None, earliest: int) -> int:
+    """The first offset a partition has waiting: the one due, or its earliest if it was never processed or
+    retention deleted the one due."""
+    return earliest if due is None else max(due, earliest)
 
 
 class StallDetector:
@@ -54,7 +61,7 @@ class StallDetector:
     def observe(self, now: float, partition: int, due: int | None, earliest: int, end: int) -> bool:
         """Whether ``partition`` is stalled: ``due`` is the offset its processor expects next (None before any
         record), ``earliest`` and ``end`` the topic's bounds (``end`` is the offset the next record will get)."""
-        waiting = end > (earliest if due is None else max(due, earliest))
+        waiting = end > first_waiting(due, earliest)
         seen = self.since.get(partition)
         if not waiting or seen is None or seen[0] != due:
             self.since[partition] = (due, now)
@@ -108,7 +115,7 @@ async def _check(sa: StreamApp, topic: str, detector: StallDetector, reader: Off
         earliest, end = bounds[partition]
         due = next_offset_due(sa, partition)
         if detector.observe(now, partition, due, earliest, end):
-            start = earliest if due is None else max(due, earliest)
+            start = first_waiting(due, earliest)
             sa.processor.counters.inc("partitions_stalled")
             log.warning("partition %s of %s stalled: records %s to %s wait and none was processed for %.0f s; "
                         "reading it again from %s; the consumer's state: %s", partition, topic, start, end - 1,
