@@ -17,6 +17,7 @@ from faust.types import TopicT
 from streams.core.expiry import ExpirySweeper
 from streams.core.processor import Processor
 from streams.core.statecache import StateCache
+from streams.kafka.partitioner import KeyPartitions
 from streams.ops.reports import LearnerReports
 from streams.ops.telemetry import WorkerTelemetry
 from streams.settings import Settings
@@ -56,6 +57,8 @@ class StreamApp:
     """Per owned partition, its decoded user states and waiting requests (``streams/core/statecache.py``)."""
     topic_names: dict[str, str] = field(default_factory=dict)
     """The broker's name of each logical topic (``Settings.topic``), looked up once per record sent."""
+    key_partitions: KeyPartitions = field(default_factory=KeyPartitions)
+    """Kafka's default partition of each output key, hashed once per key (``streams/kafka/partitioner.py``)."""
     first_offsets: dict[int, int] = field(default_factory=dict)
     """For a partition without a saved clock, the offset its first record must have (its earliest): a first
     record after it means the consumer skipped some (``streams/core/gaps.py``)."""
