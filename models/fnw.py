@@ -53,25 +53,51 @@ def own_probability(model: Any, x: Mapping[Any, Any]) -> float:
 @dataclass(frozen=True, slots=True)
 class EarlyExample:
     key: tuple[Hashable, Hashable, str]
-    """The natural key ``(request_id, item_id, kind)``: a redelivered early record is skipped by it."""
+    """The candidate's natural key ``(request_id, item_id, kind)``: a redelivered early record is skipped by it."""
     x: dict[Hashable, Any]
     y: bool
 
 
-def parse_early(record: Mapping[str, Any], bad: type[ValueError]) -> EarlyExample:
-    """Check an early record completely before anything learns from it; ``bad`` is the error to raise."""
+def parse_early(record: Mapping[str, Any], bad: type[ValueError]) -> list[EarlyExample]:
+    """The candidates of an early record (every candidate of a request's fake negatives, one positive), checked
+    completely before anything learns from them; ``bad`` is the error to raise.
+
+    >>> [(e.key, e.y) for e in parse_early({"kind": "fake_negative", "request_id": "r1", "y": 0, "items": [
+    ...     {"item_id": "a", "x": {"f": 1.0}}, {"item_id": "b", "x": {}}]}, ValueError)]
+    [(('r1', 'a', 'fake_negative'), False), (('r1', 'b', 'fake_negative'), False)]
+    """
     kind = record.get("kind")
     if kind not in EARLY_KINDS:
         raise bad(f"kind must be one of {', '.join(EARLY_KINDS)}, got {kind!r}")
-    missing = [f for f in ("request_id", "item_id", "x", "y") if f not in record]
+    one = kind == EARLY_POSITIVE
+    missing = [f for f in ("request_id", *(("item_id", "x") if one else ("items",)), "y") if f not in record]
     if missing:
         raise bad(f"missing field(s): {', '.join(missing)}")
-    request_id, item_id, x, y = record["request_id"], record["item_id"], record["x"], record["y"]
-    for field, value in (("request_id", request_id), ("item_id", item_id)):
-        if not isinstance(value, str | int) or isinstance(value, bool):
-            raise bad(f"{field} must be a string, got {value!r}")
-    if y != int(kind == EARLY_POSITIVE) or not isinstance(y, int):
-        raise bad(f"a {kind} record has y {int(kind == EARLY_POSITIVE)}, got {y!r}")
+    request_id, y = record["request_id"], record["y"]
+    _check_id("request_id", request_id, bad)
+    if y != int(one) or not isinstance(y, int):
+        raise bad(f"a {kind} record has y {int(one)}, got {y!r}")
+    if one:
+        return [_candidate(record, (request_id, record["item_id"], kind), bool(y), "", bad)]
+    items = record["items"]
+    if not isinstance(items, list) or not items:
+        raise bad(f"items must be a non-empty list of candidates, got {items!r}")
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping) or "item_id" not in item or "x" not in item:
+            raise bad(f"items[{i}] must be an object with item_id and x")
+    return [_candidate(item, (request_id, item["item_id"], kind), False, f"items[{i}].", bad)
+            for i, item in enumerate(items)]
+
+
+def _check_id(field: str, value: Any, bad: type[ValueError]) -> None:
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise bad(f"{field} must be a string, got {value!r}")
+
+
+def _candidate(fields: Mapping[str, Any], key: tuple[Hashable, Hashable, str], y: bool, where: str,
+               bad: type[ValueError]) -> EarlyExample:
+    _check_id(f"{where}item_id", key[1], bad)
+    x = fields["x"]
     if not isinstance(x, Mapping):
-        raise bad(f"x must be an object of numbers, got {type(x).__name__}")
-    return EarlyExample((request_id, item_id, kind), dict(x), bool(y))
+        raise bad(f"{where}x must be an object of numbers, got {type(x).__name__}")
+    return EarlyExample(key, dict(x), y)

@@ -355,30 +355,35 @@ class Learner:
         return True
 
     def _learn_early(self, record: Mapping[str, Any], offset: int | None) -> bool:
-        """Learn an early record (``learn_from=fnw``: a fake negative at serve time, a positive when its label
-        comes) with its FNW weight (``models/fnw.py``), times the subsampling weight of a kept negative. The
-        metrics are not touched: they count the window-closed example, once."""
-        ex = parse_early(record, BadExample)
-        _check_vector(ex.x)
+        """Learn an early record (``learn_from=fnw``: a request's fake negatives at serve time, a positive when its
+        label comes), each candidate with its FNW weight (``models/fnw.py``), times the subsampling weight of a kept
+        negative; a candidate learned already (a redelivery) is skipped by its key. The metrics are not touched:
+        they count the window-closed example, once."""
+        candidates = parse_early(record, BadExample)
+        for ex in candidates:
+            _check_vector(ex.x)
         self._consumed(offset)
-        if ex.key in self._seen:
-            self.duplicates += 1
-            return False
-        sampled = self._weight(ex.y, ex.key[:2])
-        if sampled is None:
-            self.negatives_skipped += 1
-        else:
-            for model in self.models.values():
-                # p is the model's own prediction before this update, a constant: no gradient through it.
-                w = sampled * fnw.weight(ex.y, fnw.own_probability(model, ex.x))
-                model.learn_one(ex.x, ex.y, w=w)  # type: ignore[call-arg]  # every registry model takes one
-        self._remember(ex.key)
-        if ex.y:
-            self.early_positives += 1
-        else:
-            self.fake_negatives += 1
-        self.pending += 1
-        return True
+        new = False
+        for ex in candidates:
+            if ex.key in self._seen:
+                self.duplicates += 1
+                continue
+            sampled = self._weight(ex.y, ex.key[:2])
+            if sampled is None:
+                self.negatives_skipped += 1
+            else:
+                for model in self.models.values():
+                    # p is the model's own prediction before this update, a constant: no gradient through it.
+                    w = sampled * fnw.weight(ex.y, fnw.own_probability(model, ex.x))
+                    model.learn_one(ex.x, ex.y, w=w)  # type: ignore[call-arg]  # every registry model takes one
+            self._remember(ex.key)
+            if ex.y:
+                self.early_positives += 1
+            else:
+                self.fake_negatives += 1
+            self.pending += 1
+            new = True
+        return new
 
     def _weight(self, y: bool, key: tuple[Hashable, ...]) -> float | None:
         """The weight the models learn ``ex`` with, or None to skip it: negatives are kept at ``negative_rate``

@@ -244,6 +244,22 @@ def unique_examples(records: list[Record]) -> dict[tuple[str, str], Any]:
     return out
 
 
+def early_candidates(examples: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The early records among decoded ``examples`` records (``learn_from=fnw``), one dict per candidate: a
+    request's fake negatives record gives one per item (its fields with the item's ``item_id`` and ``x``), a
+    positive is itself. Window-closed examples (no ``kind``) are left out."""
+    out: list[dict[str, Any]] = []
+    for record in examples:
+        if "kind" not in record:
+            continue
+        if "items" not in record:
+            out.append(record)
+            continue
+        common = {k: v for k, v in record.items() if k != "items"}
+        out.extend({**common, "item_id": item["item_id"], "x": item["x"]} for item in record["items"])
+    return out
+
+
 def request_ids_of(events: Iterable[dict[str, Any]]) -> set[str]:
     """The request ids of a stream of events."""
     return {str(e["request_id"]) for e in events if e["type"] == "request"}

@@ -6,8 +6,8 @@ The faust agent (``streams/agents.py``) and the in-process replay driver call th
 Order of work for each event, which is the leakage rule: decode; ask the partition's event clock
 (``streams/core/eventclock.py``) whether its time is plausible (a bad time is dead-lettered, a big jump waits for
 the events after it); for a request, build the vectors from the user's state *as it is* (just before the
-event), score, emit ``scores`` and ``feature-log`` (and, learning from clicks by default with fnw, a fake negative
-per candidate on ``examples``); only then let the event update the state.
+event), score, emit ``scores`` and ``feature-log`` (and, learning from clicks by default with fnw, the request's
+fake negatives on ``examples``, one record for its candidates); only then let the event update the state.
 
 >>> from streams.settings import Settings
 >>> p = Processor.default(Settings())
@@ -16,7 +16,7 @@ per candidate on ``examples``); only then let the event update the state.
 >>> out = p.process_one(b'{"event_id":"e1","user_id":"u1","ts":5,"type":"request","request_id":"r1",'
 ...                     b'"candidates":["a","b"]}', Source("events", 0, 0), states)
 >>> [(o.topic, o.key) for o in out]
-[('scores', b'u1'), ('feature-log', b'u1'), ('item-deltas', b'r1'), ('examples', b'r1'), ('examples', b'r1')]
+[('scores', b'u1'), ('feature-log', b'u1'), ('item-deltas', b'r1'), ('examples', b'r1')]
 >>> [(o.topic, o.key) for o in p.process_one(b"oops", Source("events", 0, 1), states)]
 [('dead-letter', None)]
 >>> p.counters.snapshot()
@@ -44,6 +44,7 @@ from streams.core.eventclock import ClockRule, PartitionClock, Release, Timed
 from streams.core.itemside import ItemSide
 from streams.core.labels import LabelJoin, LabelRule
 from streams.core.records import (
+    FAKE_NEGATIVE,
     LoggedVector,
     Output,
     dead_letter_output,
@@ -265,8 +266,9 @@ class Processor:
         return example_output(example)
 
     def _early(self, records: list[dict[str, Any]]) -> list[Output]:
-        for record in records:
-            self.counters.inc(f"early_{record['kind']}")
+        for record in records:  # counted per candidate: a request's fake negatives are one record
+            kind = record["kind"]
+            self.counters.inc(f"early_{kind}", len(record["items"]) if kind == FAKE_NEGATIVE else 1)
         return [example_output(r) for r in records]
 
     def _score(self, request: Request, state: UserState, states: StateCache, partition: int) -> list[Output]:

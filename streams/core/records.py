@@ -32,7 +32,8 @@ __all__ = [
     "COMPACTED", "DEAD_LETTER", "EARLY_KINDS", "EARLY_POSITIVE", "EARLY_SENT", "EVENTS", "EXAMPLES", "FAKE_NEGATIVE",
     "FEATURE_LOG", "ITEM_DELTAS", "LEARNED_EARLY", "METRICS", "MODEL_SNAPSHOTS", "OUTPUT_FILES", "SCORES",
     "TOPIC_NAMES", "USER_KEYED", "LoggedVector", "Output", "dead_letter_output", "dead_letter_record", "dumps",
-    "early_record", "example_output", "example_record", "feature_log_output", "logged_vector", "score_output",
+    "early_positive_record", "example_output", "example_record", "fake_negatives_record", "feature_log_output",
+    "logged_vector", "score_output",
 ]
 
 EVENTS = "events"
@@ -157,9 +158,10 @@ def example_record(request_id: str, pending: Mapping[str, Any], index: int, y: i
 FAKE_NEGATIVE, EARLY_POSITIVE = "fake_negative", "positive"
 EARLY_KINDS = (FAKE_NEGATIVE, EARLY_POSITIVE)
 """The ``kind`` of the early records on ``examples`` (``STREAMSCORE_LEARN_FROM=fnw``, ``streams/core/early.py``):
-a served candidate learned as a negative when it is scored, and again as a positive when its label comes. A
-window-closed example has no ``kind``; its natural key is ``(request_id, item_id)``, an early record's
-``(request_id, item_id, kind)``."""
+a request's served candidates learned as negatives when it is scored (one record, every candidate in its
+``items``), and a candidate again as a positive when its label comes. A window-closed example has no ``kind``;
+its natural key is ``(request_id, item_id)``, an early record's ``(request_id, kind)`` for the fake negatives and
+``(request_id, item_id, kind)`` for a positive (the learner remembers each candidate it learned by the latter)."""
 
 LEARNED_EARLY = "learned"
 """Field of a window-closed example whose label the learner already learned from early records (value
@@ -170,20 +172,36 @@ too, and its window-closed examples are :data:`LEARNED_EARLY`. Kept with the req
 ``learn_from`` changes, or evicted before its fake negatives, is learned once all the same."""
 
 
-def early_record(kind: str, request_id: str, pending: Mapping[str, Any], index: int, at: float) -> dict[str, Any]:
-    """An early record of candidate ``index`` of a waiting request: its logged vector (what was served, nothing
-    later), ``y`` 0 for a fake negative and 1 for a positive, ``at`` the event time it was made (the request's
-    for a fake negative, the label's for a positive). No scores: early records never touch the metrics."""
+def fake_negatives_record(request_id: str, pending: Mapping[str, Any]) -> dict[str, Any]:
+    """The early record of a request just scored: every candidate with its logged vector (what was served, nothing
+    later) in ``items``, ``y`` 0, ``at`` the request's time. One record per request, not one per candidate: the
+    worker's cost is per record sent, and a request has several candidates. No scores: early records never touch
+    the metrics."""
+    return {
+        "kind": FAKE_NEGATIVE,
+        "request_id": request_id,
+        "user_id": pending["user_id"],
+        "ts": pending["ts"],
+        "at": pending["ts"],
+        "items": [{"item_id": item_id, "x": x} for item_id, x, _ in pending["items"]],
+        "y": 0,
+        "schema": pending["schema"],
+    }
+
+
+def early_positive_record(request_id: str, pending: Mapping[str, Any], index: int, at: float) -> dict[str, Any]:
+    """The early record of candidate ``index`` of a waiting request whose label came at event time ``at``: its
+    logged vector, ``y`` 1."""
     item_id, x, _ = pending["items"][index]
     return {
-        "kind": kind,
+        "kind": EARLY_POSITIVE,
         "request_id": request_id,
         "item_id": item_id,
         "user_id": pending["user_id"],
         "ts": pending["ts"],
         "at": at,
         "x": x,
-        "y": int(kind == EARLY_POSITIVE),
+        "y": 1,
         "schema": pending["schema"],
     }
 

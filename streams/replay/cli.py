@@ -26,7 +26,7 @@ from typing import IO, Any
 import orjson
 
 from streams.core.labels import with_label
-from streams.core.records import DEAD_LETTER, EARLY_KINDS, EXAMPLES, OUTPUT_FILES, Output
+from streams.core.records import DEAD_LETTER, OUTPUT_FILES, Output
 from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
 from streams.tools.eventfile import read_events
@@ -75,7 +75,7 @@ def metrics_summary(driver: ReplayDriver, events: int) -> dict[str, Any]:
         "requests": driver.processor.counters.get("requests_scored"),
         "dead_letter": driver.counts[DEAD_LETTER],
         # Window-closed examples; the early records of learn_from=fnw share their topic but are not examples.
-        "examples": driver.counts[EXAMPLES] - sum(driver.processor.counters.get(f"early_{k}") for k in EARLY_KINDS),
+        "examples": sum(driver.processor.counters.get(f"examples_{y}") for y in ("positive", "negative")),
         "tripwire": report["tripwire"],
     }
 

@@ -20,6 +20,7 @@ from tests.fixtures import (
     assert_examples_match_replay,
     consume,
     covers,
+    early_candidates,
     events_payload,
     finished_replay,
     produce,
@@ -68,8 +69,8 @@ async def test_a_live_worker_sends_the_replays_early_records_and_the_learner_lea
     replayed = finished_replay(settings, events).read("examples")
     live_records = [r.json() for r in await consume(settings.bootstrap, settings.topic("examples"), expect=1,
                                                     idle=3.0, timeout=60)]
-    live_early = {(e["request_id"], e["item_id"], e["kind"]): e for e in live_records if "kind" in e}
-    replay_early = {(e["request_id"], e["item_id"], e["kind"]): e for e in replayed if "kind" in e}
+    live_early = {(e["request_id"], e["item_id"], e["kind"]): e for e in early_candidates(live_records)}
+    replay_early = {(e["request_id"], e["item_id"], e["kind"]): e for e in early_candidates(replayed)}
     # Every request was scored and every click came live, so every early record is out, exactly the replay's.
     assert live_early == replay_early and len(live_early) > 500, (len(live_early), len(replay_early))
     live_closed = {(e["request_id"], e["item_id"]): e for e in live_records if "kind" not in e}
@@ -109,13 +110,13 @@ async def test_under_the_default_a_sigkilled_worker_restarts_and_every_early_rec
     await consume(settings.bootstrap, settings.topic("scores"), until=covers(request_ids_of(events)), timeout=120,
                   worker=restarted)
 
-    replay_early = {(e["request_id"], e["item_id"], e["kind"]): e
-                    for e in finished_replay(settings, events).read("examples") if "kind" in e}
+    replayed = finished_replay(settings, events).read("examples")
+    replay_early = {(e["request_id"], e["item_id"], e["kind"]): e for e in early_candidates(replayed)}
     live_early: dict[tuple[str, str, str], Any] = {}
-    for record in await consume(settings.bootstrap, settings.topic("examples"), expect=len(replay_early),
-                                idle=3.0, timeout=60):
-        e = record.json()
-        if "kind" in e:
+    early_records = sum("kind" in e for e in replayed)
+    for record in await consume(settings.bootstrap, settings.topic("examples"), expect=early_records, idle=3.0,
+                                timeout=60):
+        for e in early_candidates([record.json()]):
             key = (e["request_id"], e["item_id"], e["kind"])
             assert live_early.setdefault(key, e) == e, f"two different early records for {key}"
     assert live_early == replay_early and len(live_early) > 500, (len(live_early), len(replay_early))

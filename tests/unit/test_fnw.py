@@ -27,8 +27,16 @@ def make(names: tuple[str, ...] = ("prod", "baseline"), negative_rate: float = 1
 
 
 def early(kind: str, request_id: str, item_id: str = "a", x: dict[str, float] | None = None) -> dict[str, Any]:
+    """An early record of one candidate: a positive, or a request's fake negatives with that one candidate."""
+    if kind == FAKE_NEGATIVE:
+        return fake_negatives(request_id, item_id, x=x)
     return {"kind": kind, "request_id": request_id, "item_id": item_id, "user_id": "u1", "ts": 100.0, "at": 100.0,
-            "x": dict(X if x is None else x), "y": int(kind == EARLY_POSITIVE), "schema": "fs-test"}
+            "x": dict(X if x is None else x), "y": 1, "schema": "fs-test"}
+
+
+def fake_negatives(request_id: str, *item_ids: str, x: dict[str, float] | None = None) -> dict[str, Any]:
+    return {"kind": FAKE_NEGATIVE, "request_id": request_id, "user_id": "u1", "ts": 100.0, "at": 100.0,
+            "items": [{"item_id": i, "x": dict(X if x is None else x)} for i in item_ids], "y": 0, "schema": "fs-test"}
 
 
 def closed(request_id: str, y: int, item_id: str = "a", *, fnw_learned: bool = True) -> dict[str, Any]:
@@ -63,8 +71,8 @@ def test_a_calibrated_count_model_learns_the_true_rate_under_fnw_and_not_unweigh
     naive: Any = SmoothedCTR(key="cand_position", prior_mean=0.1, prior_weight=20.0)  # position_ctr, weights ignored
     for record in records:
         learner.learn_one(record)
-        if "kind" in record:
-            naive.learn_one(record["x"], bool(record["y"]))
+        for candidate in record.get("items", [record] if "kind" in record else []):
+            naive.learn_one(candidate["x"], bool(record["y"]))
     learned = learner.models["position_ctr"].predict_proba_one(X)[True]
     unweighted = naive.predict_proba_one(X)[True]
     assert abs(learned - rate) < 0.006, (learned, rate)
@@ -139,27 +147,49 @@ def test_an_unmarked_closed_example_is_learned_as_under_wait() -> None:
 
 def test_early_records_are_skipped_by_natural_key_also_after_a_restart() -> None:
     learner = make()
-    records = [early(FAKE_NEGATIVE, "r1"), early(FAKE_NEGATIVE, "r1", "b"), early(EARLY_POSITIVE, "r1")]
-    assert [learner.learn_one(r) for r in records] == [True, True, True]  # same candidate, two kinds: both new
-    assert learner.learn_one(dict(records[0])) is False and learner.duplicates == 1
+    records = [fake_negatives("r1", "a", "b"), early(EARLY_POSITIVE, "r1")]
+    assert [learner.learn_one(r) for r in records] == [True, True]  # same candidate, two kinds: both new
+    assert learner.fake_negatives == 2  # one record, two candidates
+    assert learner.learn_one(dict(records[0])) is False and learner.duplicates == 2
     learner.learn_one(closed("r1", 1))  # the closed example's key (r1, a) is not the early ones'
     assert learner.examples == 1
     restored = Learner.from_checkpoint(learner.checkpoint(), key=KEY)
     assert (restored.fake_negatives, restored.early_positives) == (2, 1)
-    assert [restored.learn_one(r) for r in (*records, closed("r1", 1))] == [False] * 4
+    assert [restored.learn_one(r) for r in (*records, closed("r1", 1))] == [False] * 3
     assert pickle.dumps(restored.models["prod"]) == pickle.dumps(learner.models["prod"])
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"y": 1}, "a fake_negative record has y 0"),
-    ({"kind": "maybe"}, "kind must be one of"),
-    ({"x": {"f": math.nan}}, "feature 'f' must be a finite number"),
-    ({"item_id": None}, "item_id must be a string"),
+def test_a_candidate_learned_already_is_skipped_and_the_others_of_its_record_are_learned() -> None:
+    learner, reference = make(), make()
+    learner.learn_one(fake_negatives("r1", "a"))
+    assert learner.learn_one(fake_negatives("r1", "a", "b")) is True
+    assert (learner.fake_negatives, learner.duplicates) == (2, 1)
+    reference.learn_one(fake_negatives("r1", "a", "b"))
+    assert pickle.dumps(learner.models["prod"]) == pickle.dumps(reference.models["prod"])
+
+
+def _second_candidate(change: dict[str, Any]) -> dict[str, Any]:
+    """Fake negatives whose second candidate is bad: the first, good one must not be learned either."""
+    record = fake_negatives("r1", "a", "b")
+    record["items"][1].update(change)
+    return record
+
+
+@pytest.mark.parametrize(("record", "message"), [
+    ({**fake_negatives("r1", "a"), "y": 1}, "a fake_negative record has y 0"),
+    ({**early(EARLY_POSITIVE, "r1"), "y": 0}, "a positive record has y 1"),
+    ({**fake_negatives("r1", "a"), "kind": "maybe"}, "kind must be one of"),
+    ({**fake_negatives("r1", "a"), "items": []}, "items must be a non-empty list"),
+    ({**fake_negatives("r1", "a"), "items": ["a"]}, r"items\[0\] must be an object with item_id and x"),
+    (_second_candidate({"x": {"f": math.nan}}), "feature 'f' must be a finite number"),
+    (_second_candidate({"item_id": None}), r"items\[1\].item_id must be a string"),
+    ({**early(EARLY_POSITIVE, "r1"), "x": [1.0]}, "x must be an object of numbers"),
+    ({k: v for k, v in early(EARLY_POSITIVE, "r1").items() if k != "item_id"}, r"missing field\(s\): item_id"),
 ])
-def test_a_bad_early_record_changes_nothing(change: dict[str, Any], message: str) -> None:
+def test_a_bad_early_record_changes_nothing(record: dict[str, Any], message: str) -> None:
     learner = make()
     before = pickle.dumps(learner.models["prod"])
     with pytest.raises(BadExample, match=message):
-        learner.learn_one({**early(FAKE_NEGATIVE, "r1"), **change}, offset=4)
-    assert learner.offset is None and learner.fake_negatives == 0
+        learner.learn_one(record, offset=4)
+    assert learner.offset is None and learner.fake_negatives == 0 and learner.early_positives == 0
     assert pickle.dumps(learner.models["prod"]) == before

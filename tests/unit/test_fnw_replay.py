@@ -14,6 +14,7 @@ from streams.core.records import EARLY_POSITIVE, EXAMPLES, FAKE_NEGATIVE, FEATUR
 from streams.replay.driver import ReplayDriver
 from streams.settings import Settings
 from streams.tools.simulate import simulate
+from tests.fixtures import early_candidates
 
 Run = tuple[list[tuple[str, bytes]], dict[str, Any]]
 
@@ -51,13 +52,14 @@ def test_a_fake_negative_goes_out_with_its_feature_log_and_carries_the_logged_ve
             logged = record
         elif topic == EXAMPLES and record.get("kind") == FAKE_NEGATIVE:
             # Right after its request's feature log, before any later event's output: nothing after the request.
+            # One record per request, every candidate with the vector it was served, in the served order.
             assert logged is not None and record["request_id"] == logged["request_id"]
-            served = {f["item_id"]: f["x"] for f in logged["features"]}
-            assert record["x"] == served[record["item_id"]] and record["y"] == 0
-            assert record["at"] == record["ts"] == logged["ts"]
+            assert record["items"] == [{"item_id": f["item_id"], "x": f["x"]} for f in logged["features"]]
+            assert record["y"] == 0 and record["at"] == record["ts"] == logged["ts"]
             fake_negatives += 1
-    candidates = sum(len(orjson.loads(v)["features"]) for t, v in outputs if t == FEATURE_LOG)
-    assert fake_negatives == candidates > 1000
+            logged = None  # one record per request: a second one has no feature log of its own
+    requests = sum(t == FEATURE_LOG for t, _ in outputs)
+    assert fake_negatives == requests > 300
 
 
 def test_early_positives_carry_the_logged_vector_and_match_the_final_labels() -> None:
@@ -84,7 +86,7 @@ def test_the_window_closed_examples_are_wait_s_and_the_metrics_count_them_once()
     report, n = fnw_run[1], len(closed(fnw_run))
     assert report["examples"] == report["models"]["prod"]["cumulative"]["n"] == n
     assert report["experiment"]["A"]["n"] == n
-    early = [e for e in examples_of(fnw_run) if "kind" in e]
+    early = early_candidates(examples_of(fnw_run))
     assert report["fake_negatives"] + report["early_positives"] == len(early)
     assert report["early_positives"] == sum(e["y"] for e in early)
 
@@ -107,7 +109,7 @@ def test_a_replay_under_fnw_is_deterministic() -> None:
 def _learned_once(records: list[dict[str, Any]]) -> None:
     """Each candidate is learned once: through early records (its closed example marked learned) or, as under
     ``wait``, from its closed example (unmarked, and no early record of its request)."""
-    early = {(e["request_id"], e["item_id"], e["kind"]) for e in records if "kind" in e}
+    early = {(e["request_id"], e["item_id"], e["kind"]) for e in early_candidates(records)}
     for e in (e for e in records if "kind" not in e):
         key = (e["request_id"], e["item_id"])
         if e.get(LEARNED_EARLY) == "fnw":

@@ -14,6 +14,7 @@ import pytest
 
 from streams.core.records import OUTPUT_FILES
 from streams.replay.cli import run_replay
+from tests.fixtures import early_candidates
 from tests.golden import EXPECTED, INPUT, SETTINGS
 
 
@@ -75,6 +76,6 @@ def test_the_golden_input_covers_the_cases_it_is_for(replayed: Path) -> None:
     assert {(e["item_id"], e["y"]) for e in examples if e["request_id"] == "g-r1"} == {("i1", 0), ("i2", 1)}
     assert sum(e["y"] for e in examples) > 10
     # Clicks, so fnw (the default's choice): a fake negative per candidate, a positive for the clicked one.
-    early = {(e["kind"], e["item_id"]) for e in records if e["request_id"] == "g-r1" and "kind" in e}
+    early = {(e["kind"], e["item_id"]) for e in early_candidates(records) if e["request_id"] == "g-r1"}
     assert early == {("fake_negative", "i1"), ("fake_negative", "i2"), ("positive", "i2")}
     assert all(e.get("learned") == "fnw" for e in examples if e["request_id"] == "g-r1")
