@@ -29,7 +29,11 @@ class Feature(ABC):
         return {}
 
     def update(self, slot: Any, event: Event) -> Any:
-        """Return the new slot after ``event`` (only called for event types in :attr:`reads`)."""
+        """Return the new slot after ``event`` (only called for event types in :attr:`reads`), leaving ``slot``
+        and everything in it as it was: copy what changes. The worker undoes an event that failed half-way by
+        putting the state's old slots back, which is only right if no update changed them in place (the
+        contract check ``check_update_leaves_its_input_alone``); a deep copy of the state per event was a tenth of
+        the processor's time."""
         return slot
 
 

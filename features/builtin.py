@@ -61,7 +61,7 @@ class TypeCounts(UserFeature):
     reads = frozenset({"*"})
 
     def update(self, slot: Any, event: Event) -> Any:
-        slot = slot or {}
+        slot = dict(slot) if slot else {}
         key = _type_key(slot, event.type)
         slot[key] = slot.get(key, 0) + 1
         return slot
@@ -109,7 +109,7 @@ class DecayedTypeCounts(UserFeature):
                      for half_life in self.half_lives for kind in ("all", *self.types))
 
     def update(self, slot: Any, event: Event) -> Any:
-        slot = slot or {}
+        slot = dict(slot) if slot else {}
         updates = self._updates
         ts = event.ts
         for key, counter in updates.get(event.type) or updates[None]:
@@ -140,7 +140,7 @@ class WindowCounts(UserFeature):
         return tuple((f"window_{w:g}s", f"{w:g}", _window(w, self.buckets)) for w in self.windows)
 
     def update(self, slot: Any, event: Event) -> Any:
-        slot = slot or {}
+        slot = dict(slot) if slot else {}
         ts = event.ts
         for _, key, counter in self._counts:
             slot[key] = counter.update(slot.get(key), ts)
@@ -159,7 +159,7 @@ class TypeRecency(UserFeature):
     reads = frozenset({"*"})
 
     def update(self, slot: Any, event: Event) -> Any:
-        slot = slot or {}
+        slot = dict(slot) if slot else {}
         key = _type_key(slot, event.type)
         slot[key] = _RECENCY.update(slot.get(key), event.ts)
         return slot
@@ -300,14 +300,12 @@ class ItemActions(CandidateFeature):
         item_id = _item_of(event)
         if item_id is None:
             return slot
-        slot = slot if slot is not None else {}
-        entry = slot.get(item_id)
-        if entry is None:
-            entry = slot[item_id] = [event.ts, ""]
-        entry[0] = max(entry[0], event.ts)
-        kinds = entry[1].split("|") if entry[1] else []
+        slot = dict(slot) if slot is not None else {}  # a shallow copy: the entry that changes is replaced
+        last_ts, joined = slot.get(item_id) or (event.ts, "")
+        kinds = joined.split("|") if joined else []
         if event.type not in kinds and len(kinds) < MAX_TYPES:
-            entry[1] = "|".join(sorted([*kinds, event.type]))
+            joined = "|".join(sorted([*kinds, event.type]))
+        slot[item_id] = [max(last_ts, event.ts), joined]
         while len(slot) > self.max_items:
             del slot[min(slot, key=lambda i: (slot[i][0], i))]
         return slot
@@ -342,7 +340,7 @@ class AttributeAffinity(CandidateFeature):
         else:
             total, counts = 0, {}
         if value in counts or len(counts) < self.max_values:
-            counts[value] = counts.get(value, 0) + 1
+            counts = {**counts, value: counts.get(value, 0) + 1}
         return [total + 1, counts]
 
     @cached_property

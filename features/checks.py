@@ -7,6 +7,8 @@
 - :func:`check_json_round_trip`: the slot survives ``orjson`` unchanged (the state is stored as JSON), and so do
   the values and the next update computed from it;
 - :func:`check_values_leave_the_state_alone`: computing values never changes the slot;
+- :func:`check_update_leaves_its_input_alone`: an update returns a new slot and leaves the old one as it was
+  (the worker undoes a failed event by putting the old slots back);
 - :func:`check_point_in_time`: through a replay, every logged vector is the one rebuilt from the user's earlier
   events only (the parity check, :mod:`features.parity`).
 
@@ -41,7 +43,7 @@ from streams.events import Event, Request, decode_event
 
 __all__ = ["CHECKS", "ITEM_CHECKS", "SLOT_BUDGET", "check_bounded_slot", "check_item_point_in_time",
            "check_item_table_bounded", "check_json_round_trip", "check_point_in_time",
-           "check_values_leave_the_state_alone", "event_stream"]
+           "check_update_leaves_its_input_alone", "check_values_leave_the_state_alone", "event_stream"]
 
 SLOT_BUDGET = 4096
 """Bytes a feature's encoded slot may take at most: the whole state is documented at ~5 KB worst case."""
@@ -159,6 +161,21 @@ def check_values_leave_the_state_alone(feature: Feature, n: int = 600) -> None:
             slot = feature.update(slot, event)
 
 
+def check_update_leaves_its_input_alone(feature: Feature, n: int = 2000) -> None:
+    """``update`` returns the new slot and changes nothing in the one it was given: not the slot, not what it holds
+    (the old slots are the worker's undo of an event that failed half-way, ``StateCache.snapshot``). Long enough
+    for every bound to evict."""
+    slot: Any = None
+    for event in _decoded(event_stream(n)):
+        if _reads(feature, event):
+            before = copy.deepcopy(slot)
+            updated = feature.update(slot, event)
+            assert slot == before, (
+                f"{feature.name}: update() changed the slot it was given ({event.type} at {event.ts}): copy what "
+                f"changes and return the copy: {before!r} -> {slot!r}")
+            slot = updated
+
+
 def check_point_in_time(feature: Feature, n: int = 400) -> None:
     """A replay with this feature alone logs, for every request, the vector of the user's earlier events only."""
     # The worker's own path, imported here only: features/ is below streams/ everywhere else.
@@ -179,7 +196,8 @@ def check_point_in_time(feature: Feature, n: int = 400) -> None:
 
 
 CHECKS: tuple[Callable[[Feature], None], ...] = (
-    check_bounded_slot, check_json_round_trip, check_values_leave_the_state_alone, check_point_in_time)
+    check_bounded_slot, check_json_round_trip, check_values_leave_the_state_alone, check_update_leaves_its_input_alone,
+    check_point_in_time)
 
 
 def _item_replay(settings: Any, events: list[dict[str, Any]], processor: Any = None) -> Any:

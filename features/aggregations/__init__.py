@@ -3,7 +3,8 @@
 Each aggregation is a small frozen dataclass holding its configuration. Its state lives in a *slot*: a plain
 JSON value (floats, ints, lists, dicts with str keys, or ``None`` for "never updated") that the caller
 stores in the user's state dict, which is written to RocksDB as orjson bytes. ``update(slot, ..., ts)``
-returns the new slot (it may mutate and return the one given); ``value(slot, ts)`` /
+returns the new slot and leaves the one given as it was (a failed event is undone by putting the old slots back,
+``streams/core/statecache.py``); ``value(slot, ts)`` /
 ``lookup(slot, ...)`` are pure reads.
 Only the events' ``ts`` is used, never the wall clock, so a replay reproduces the state byte for byte.
 

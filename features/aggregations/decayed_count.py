@@ -52,7 +52,7 @@ class DecayedCount:
         positive("half_life", self.half_life)
 
     def update(self, slot: DecayedCountSlot | None, ts: float, weight: float = 1.0) -> DecayedCountSlot:
-        """Add an event of ``weight`` at event time ``ts``; return the new slot (``slot`` is mutated)."""
+        """Add an event of ``weight`` at event time ``ts``; return the new slot (``slot`` is left as it was)."""
         # A finite float passes as it is (the check and conversion of finite(), without its call: this runs for
         # every counter of every event).
         if type(ts) is not float or not math.isfinite(ts):
@@ -63,11 +63,8 @@ class DecayedCount:
             return [weight, ts]
         value, last_ts = slot[0], slot[1]
         if ts >= last_ts:
-            slot[0] = value * math.pow(2.0, -(ts - last_ts) / self.half_life) + weight
-            slot[1] = ts
-        else:
-            slot[0] = value + weight * math.pow(2.0, -(last_ts - ts) / self.half_life)
-        return slot
+            return [value * math.pow(2.0, -(ts - last_ts) / self.half_life) + weight, ts]
+        return [value + weight * math.pow(2.0, -(last_ts - ts) / self.half_life), last_ts]
 
     def value(self, slot: DecayedCountSlot | None, ts: float) -> float:
         """The decayed count as of event time ``ts`` (``0.0`` if never updated). Pure read."""

@@ -45,17 +45,14 @@ class ItemHistory:
             raise ValueError(f"max_items must be an int >= 1, got {self.max_items!r}")
 
     def update(self, slot: ItemHistorySlot | None, item_id: str, ts: float) -> ItemHistorySlot:
-        """Record an event on ``item_id`` at ``ts``; return the new slot (``slot`` is mutated)."""
+        """Record an event on ``item_id`` at ``ts``; return the new slot (``slot`` is left as it was)."""
         ts = finite("ts", ts)
-        if slot is None:
-            slot = {}
+        slot = {} if slot is None else dict(slot)  # a shallow copy: the entry that changes is replaced
         entry = slot.get(item_id)
         if entry is None:
             slot[item_id] = [1, ts]
         else:
-            entry[0] += 1
-            if ts > entry[1]:
-                entry[1] = ts
+            slot[item_id] = [entry[0] + 1, ts if ts > entry[1] else entry[1]]
         while len(slot) > self.max_items:
             victim = min(slot, key=lambda i: (slot[i][1], i))
             del slot[victim]

@@ -76,19 +76,19 @@ class WindowCount:
         return self.window / self.buckets
 
     def update(self, slot: WindowCountSlot | None, ts: float) -> WindowCountSlot:
-        """Count an event at ``ts``; return the new slot (``slot`` is mutated, or returned as is if the event
-        is too late)."""
+        """Count an event at ``ts``; return the new slot (``slot`` is left as it was; returned as is if the
+        event is too late)."""
         ts = finite("ts", ts)
         width = self.window / self.buckets
         k = math.floor(ts / width)
         if not slot:
             return [[k * width, 1]]
-        last_index = round(slot[-1][0] / width)  # bucket_start was written as k * width: rounding recovers k
+        newest = slot[-1]
+        last_index = round(newest[0] / width)  # bucket_start was written as k * width: rounding recovers k
         if k == last_index:
             # The common case, an event in the newest bucket: the slot was pruned when that bucket became the
             # newest, so there is nothing to drop (this skips a pass over every bucket).
-            slot[-1][1] += 1
-            return slot
+            return [*slot[:-1], [newest[0], newest[1] + 1]]
         oldest_kept = max(last_index, k) - self.buckets + 1
         if k < oldest_kept:
             return slot
@@ -96,19 +96,18 @@ class WindowCount:
         drop = 0
         while drop < len(slot) and round(slot[drop][0] / width) < oldest_kept:
             drop += 1
-        del slot[:drop]
+        kept = slot[drop:]
         if k > last_index:
-            slot.append([k * width, 1])
-            return slot
-        for i, b in enumerate(slot):
+            return [*kept, [k * width, 1]]
+        for i, b in enumerate(kept):
             j = round(b[0] / width)
             if j == k:
-                b[1] += 1
+                kept[i] = [b[0], b[1] + 1]
                 break
             if j > k:
-                slot.insert(i, [k * width, 1])
+                kept.insert(i, [k * width, 1])
                 break
-        return slot
+        return kept
 
     def value(self, slot: WindowCountSlot | None, ts: float) -> int:
         """Events counted in the window ending at ``ts`` (see the class docstring). Pure read."""

@@ -160,7 +160,9 @@ class LabelJoin:
                       for i, (c, x) in enumerate(zip(request.candidates, vectors, strict=True))],
             "labels": {},
         })
-        state.setdefault(PENDING, []).append([deadline, request.request_id])
+        # Lists of the state are replaced, never changed in place: a failed event is undone by putting the old
+        # ones back (features/base.py, Feature.update).
+        state[PENDING] = [*state.get(PENDING, ()), [deadline, request.request_id]]
         evicted: list[Example] = []
         while len(state[PENDING]) > self.max_pending:  # close() replaces the list: read it again each time
             _, oldest = min(state[PENDING])
@@ -201,9 +203,7 @@ class LabelJoin:
             del state[PENDING]
         entry = pending.get(request_id)
         pending.put(request_id, None)
-        closed = state.setdefault(CLOSED, [])
-        closed.append([request_id, entry["deadline"] if entry else None])
-        del closed[:-MAX_CLOSED]
+        state[CLOSED] = [*state.get(CLOSED, ()), [request_id, entry["deadline"] if entry else None]][-MAX_CLOSED:]
         if entry is None:
             return []  # the index outlived its entry (a crash between the two writes): nothing to learn from
         labels = entry["labels"]

@@ -153,20 +153,19 @@ class StateCache:
             state = self._states[user_id] = decode_state(blob)
         return state
 
-    def snapshot(self, user_id: str) -> bytes | None:
+    def snapshot(self, user_id: str) -> UserState:
         """The user's state before an event, to :meth:`restore` if the event fails (pending requests too).
 
-        A state not changed since the last checkpoint is its stored bytes: encoding it again would give the
-        same bytes, so only a state an earlier event since then changed is encoded, and not canonically (keys
-        unsorted): only :meth:`restore` reads these bytes, and sorting was half the cost of this per-event copy.
+        A shallow copy: the state's slots are replaced by an event, never changed in place (the feature
+        contract, ``Feature.update``), so the copy keeps the old ones. Encoding the whole state instead was a
+        tenth of the processor's time.
         """
         self.pending.begin()
-        state = self.get(user_id)
-        return orjson.dumps(state) if user_id in self._dirty else self._stored[user_id]
+        return dict(self.get(user_id))
 
-    def restore(self, user_id: str, snapshot: bytes | None) -> None:
+    def restore(self, user_id: str, snapshot: UserState) -> None:
         """Put back a :meth:`snapshot`, undoing whatever a failed event did to the user's state."""
-        self._states[user_id] = decode_state(snapshot)
+        self._states[user_id] = snapshot
         self.pending.rollback()
 
     def mark_dirty(self, user_id: str) -> None:

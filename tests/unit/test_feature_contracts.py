@@ -14,6 +14,7 @@ from features.checks import (
     check_bounded_slot,
     check_json_round_trip,
     check_point_in_time,
+    check_update_leaves_its_input_alone,
     check_values_leave_the_state_alone,
 )
 from features.featureset import FeatureSet, default_features
@@ -87,8 +88,20 @@ class Memory(Unbounded):
         return {"memory": float(self.asked)}
 
 
+class InPlace(Unbounded):
+    """Counts events by type in the very dict it was given: undoing a failed event would keep the count."""
+
+    name = "in_place"
+
+    def update(self, slot: Any, event: Event) -> Any:
+        slot = slot if slot is not None else {}
+        slot[event.type] = slot.get(event.type, 0) + 1
+        return slot
+
+
 @pytest.mark.parametrize(("feature", "check", "says"), [
     (Unbounded(), check_bounded_slot, "keeps growing"),
+    (InPlace(), check_update_leaves_its_input_alone, "changed the slot it was given"),
     (TupleSlot(), check_json_round_trip, "through JSON"),
     (Writer(), check_values_leave_the_state_alone, "changed the slot"),
     (Memory(), check_point_in_time, "not point-in-time"),

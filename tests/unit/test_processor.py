@@ -12,7 +12,7 @@ import pytest
 
 from features.base import Feature, UserFeature, Vector
 from features.builtin import Activity, ItemInteractions
-from features.featureset import FeatureSet
+from features.featureset import FeatureSet, default_features
 from features.state import encode_state
 from models.scorer import Scorer
 from streams.core.deadletter import Source
@@ -223,7 +223,7 @@ def test_failed_event_leaves_no_trace_in_the_state_whatever_the_batching(caplog:
 
 def test_a_failed_event_puts_back_a_stored_state_whether_or_not_the_batch_changed_it_before(
         caplog: pytest.LogCaptureFixture) -> None:
-    """The rollback copy is the stored bytes for a state the batch has not changed yet, an encoding otherwise."""
+    """The rollback copy is the state before the event, whether it is as loaded or changed by the batch."""
     p = small_processor(Activity(), BoomOnUpdate())
     store: dict[str, bytes] = {}
     first = StateCache(store.get)
@@ -239,6 +239,30 @@ def test_a_failed_event_puts_back_a_stored_state_whether_or_not_the_batch_change
         after_good = orjson.loads(changed.dirty()[0][1])
         p.process_one(view("e4", "u1", 40.0, "bad"), src(3), changed)
         assert changed.get("u1") == after_good and after_good["activity"] == [2, 30.0]
+
+
+def test_a_failed_event_after_every_default_feature_updated_puts_the_whole_state_back(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The undo is a shallow copy of the state: right only because no update changed a slot in place. Every
+    default feature updates before the one that fails, on a user with requests waiting and closed."""
+    p = small_processor(*default_features(), BoomOnUpdate())
+    states = StateCache(lambda user_id: None)
+    offset = 0
+    for i in range(40):  # 40 views and 8 requests over 6,000 s: the first requests' hour-long windows close
+        ts = 10.0 + 150 * i
+        for event in (raw(event_id=f"v{i}", user_id="u1", ts=ts, type="view", item_id=f"i{i % 7}",
+                          props={"category": f"c{i % 3}"}),
+                      *([request(f"e{i}", "u1", ts, [f"i{i % 7}", "x"], request_id=f"r{i}")] if i % 5 == 0 else [])):
+            p.process_one(event, src(offset), states)
+            offset += 1
+    before = orjson.loads(orjson.dumps(states.get("u1")))
+    assert {"_pending", "_closed", "item", "item_did", "decayed", "window", "count", "affinity"} <= set(before)
+    assert before["affinity"] is not None
+    with caplog.at_level(logging.CRITICAL, logger="streams.core.processor"):
+        # At the last event's time, so no window closes: the state after must be the state before, whole.
+        out = p.process_one(view("bad-view", "u1", ts, "bad"), src(offset), states)
+    assert [o.topic for o in out] == ["dead-letter"]
+    assert orjson.loads(orjson.dumps(states.get("u1"))) == before
 
 
 # --------------------------------------------------------------------------------------------- redelivery
