@@ -115,4 +115,7 @@ class WindowCount:
             return 0
         width = self.window / self.buckets
         first = math.floor(ts / width) - self.buckets + 1
-        return int(sum([b[1] for b in slot if round(b[0] / width) >= first]))  # a list: no generator per call
+        # round(start / width) >= first, without a division and a round per bucket: a start is k * width as
+        # written, so start / width is within a hair of the integer k, and k >= first iff it is above first - 0.5.
+        above = (first - 0.5) * width
+        return int(sum([b[1] for b in slot if b[0] > above]))  # a list: no generator per call

@@ -284,15 +284,15 @@ class Processor:
         scored = self.scorer.score_one(request.user_id, vectors)
         self.timings.observe("score", time.perf_counter() - scoring)
         logged = [LoggedVector(x) for x in vectors]  # encoded once: the feature log, the waiting request, examples
+        versions = self.scorer.versions  # a dict made per call: once per request
         outputs = [score_output(request, scored),
-                   feature_log_output(request, scored, logged, self.scorer.versions, self.features.fingerprint,
-                                      vectors_used)]
+                   feature_log_output(request, scored, logged, versions, self.features.fingerprint, vectors_used)]
         if self.items is not None and item_keys is not None:
             outputs.append(self.items.impressions(request, item_keys))
         self.counters.inc("requests_scored")
         started = time.perf_counter()
         evicted = self.labels.add_request(state, states.pending, request, vectors=logged, scores=scored.per_model,
-                                          arm=scored.arm, served_model=scored.model, versions=self.scorer.versions,
+                                          arm=scored.arm, served_model=scored.model, versions=versions,
                                           schema=self.features.fingerprint)
         outputs.extend(self._early(self.early.at_score(request.request_id, states.pending)))
         self.timings.observe("label_join", time.perf_counter() - started)
