@@ -62,8 +62,9 @@ def run(plan: Plan) -> dict[str, Any]:
             f"negatives at {SUBSAMPLED_RATE}": learn(examples, dataclasses.replace(
                 settings, negative_sample_rate=SUBSAMPLED_RATE))}
     figures: dict[str, Any] = {
-        "worker examples/CPU-s": figure(emitted, "examples/cpu-s", note=f"{len(examples)} examples from "
-                                        f"{len(mix.payload)} events, processor alone"),
+        "worker examples/CPU-s": figure(emitted, "examples/cpu-s", note=f"{len(examples)} records on examples "
+                                        f"from {len(mix.payload)} events, processor alone (a request's fake "
+                                        "negatives are one record)"),
     }
     for name, cpu in runs.items():
         figures[f"learner ({name}) examples/CPU-s"] = figure(len(examples) / max(cpu, 1e-9), "examples/cpu-s",
