@@ -34,7 +34,6 @@ __all__ = [
     "consumer_state",
     "deliver_fetches",
     "member_id",
-    "output_partitions",
     "partition_db",
     "partition_rows",
     "rewind",
@@ -91,12 +90,6 @@ def rewind(app: Any, topic: str, partition: int, offset: int) -> None:
 def consumer_settled(app: Any) -> bool:
     """Whether the consumer is flowing, neither in a rebalance nor recovering tables."""
     return bool(app.consumer.flow_active) and not app.rebalancing and not app.in_recovery
-
-
-def output_partitions(app: Any, topic: str) -> int | None:
-    """How many partitions the producer's metadata knows ``topic`` to have (None before it has asked)."""
-    known = app.producer._ensure_producer().client.cluster.partitions_for_topic(topic)
-    return None if not known else len(known)
 
 
 def partition_db(table: Any, partition: int) -> Any:

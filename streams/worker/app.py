@@ -14,6 +14,7 @@ import faust
 from streams.core.expiry import ExpirySweeper
 from streams.core.processor import Processor
 from streams.core.topics import spec_for
+from streams.kafka.partitioner import RememberingPartitioner
 from streams.ops.reports import LearnerReports
 from streams.ops.telemetry import WorkerTelemetry
 from streams.settings import TOPIC_NAMES, Settings
@@ -54,6 +55,8 @@ def create_app(settings: Settings, processor: Processor | None = None) -> Stream
         producer_linger=0.0,
         producer_max_batch_size=1_000_000,
         producer_max_request_size=4_000_000,
+        # Kafka's default partitions, each key hashed once (aiokafka's pure-Python hash was ~9 µs a record).
+        producer_partitioner=RememberingPartitioner(),
         web_enabled=settings.web_enabled,
         web_bind=settings.web_host,
         web_port=settings.web_port,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, cast
@@ -92,8 +92,6 @@ async def process_batch(sa: StreamApp, batch: Fetch) -> int:
     telemetry = sa.telemetry
     send = sa.app.producer.send
     topic_of = sa.topic_names
-    key_partitions = sa.key_partitions
-    partition_counts: dict[str, int] = {}  # output topic -> its partition count, asked once per batch
     unindexed = [tp.partition for tp in batch if tp.partition not in sa.indexed_partitions]
     for partition in unindexed:
         await index_pending_requests(sa, partition)
@@ -116,15 +114,9 @@ async def process_batch(sa: StreamApp, batch: Fetch) -> int:
                 inputs = [*await _read_skipped(sa, tp.topic, partition, skipped), *inputs]
             for raw, source in inputs:
                 for out in sa.processor.process_one(raw, source, states):
-                    topic = topic_of[out.topic]
-                    count_of = partition_counts.get(topic)
-                    if count_of is None:
-                        count_of = partition_counts[topic] = _faust.output_partitions(sa.app, topic) or 0
-                    # The key's partition as the producer would hash it, hashed once per key; None (the producer
-                    # chooses) for a record without a key, or a topic whose partitions the producer does not know.
-                    to = key_partitions.of(out.key, count_of) if out.key is not None and count_of else None
                     # faust's producer gives aiokafka's future, which resolves once the broker has the record.
-                    delivery = cast("asyncio.Future[Any]", await send(topic, out.key, out.value, to, None, None))
+                    delivery = cast("asyncio.Future[Any]", await send(topic_of[out.topic], out.key, out.value,
+                                                                     None, None, None))
                     deliveries.append(delivery)
                     telemetry.observe_output(out.topic, out.key, out.value)
                     if out.topic == SCORES and source.timestamp is not None:
@@ -176,7 +168,7 @@ class Taken:
     """Each partition's newest event time when taken: the time its expiry sweep goes by."""
 
 
-async def _write(sa: StreamApp, previous: asyncio.Future[None] | None, deliveries: list[Awaitable[Any]],
+async def _write(sa: StreamApp, previous: asyncio.Future[None] | None, deliveries: list[asyncio.Future[Any]],
                  taken: Taken) -> None:
     """Wait for the previous checkpoint and this one's outputs, then write its waiting requests, then its
     users, then each partition's event clock; then sweep expired users where due.
@@ -213,16 +205,15 @@ async def _write(sa: StreamApp, previous: asyncio.Future[None] | None, deliverie
     telemetry.timings.observe("state_write", time.perf_counter() - started)
 
 
-async def _acknowledged(deliveries: list[Awaitable[Any]]) -> None:
+async def _acknowledged(deliveries: list[asyncio.Future[Any]]) -> None:
     """Wait until the broker has every record sent; raise the first failure. Most are acknowledged by the time a
     checkpoint asks, and looking at each costs far less than ``asyncio.gather`` (a callback and a loop turn per
     record: ~20 µs an event, on the thread that processes)."""
     for delivery in deliveries:
-        future = cast("asyncio.Future[Any]", delivery)
-        if future.done():
-            future.result()
+        if delivery.done():
+            delivery.result()
         else:
-            await future
+            await delivery
 
 
 async def _expect_earliest(sa: StreamApp, topic: str, partitions: list[int]) -> None:

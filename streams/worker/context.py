@@ -7,7 +7,6 @@ Its own module so that the batch loop (``batch.py``), the views (``views.py``) a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,6 @@ from faust.types import TopicT
 from streams.core.expiry import ExpirySweeper
 from streams.core.processor import Processor
 from streams.core.statecache import StateCache
-from streams.kafka.partitioner import KeyPartitions
 from streams.ops.reports import LearnerReports
 from streams.ops.telemetry import WorkerTelemetry
 from streams.settings import Settings
@@ -30,7 +28,7 @@ class Unsaved:
     """What the worker processed since its last checkpoint (``streams/worker/batch.py``)."""
 
     partitions: set[int] = field(default_factory=set)
-    deliveries: list[Awaitable[Any]] = field(default_factory=list)
+    deliveries: list[asyncio.Future[Any]] = field(default_factory=list)
     """The outputs sent, each resolving once the broker has it."""
 
 
@@ -57,8 +55,6 @@ class StreamApp:
     """Per owned partition, its decoded user states and waiting requests (``streams/core/statecache.py``)."""
     topic_names: dict[str, str] = field(default_factory=dict)
     """The broker's name of each logical topic (``Settings.topic``), looked up once per record sent."""
-    key_partitions: KeyPartitions = field(default_factory=KeyPartitions)
-    """Kafka's default partition of each output key, hashed once per key (``streams/kafka/partitioner.py``)."""
     first_offsets: dict[int, int] = field(default_factory=dict)
     """For a partition without a saved clock, the offset its first record must have (its earliest): a first
     record after it means the consumer skipped some (``streams/core/gaps.py``)."""

@@ -60,14 +60,3 @@ def test_partition_rows_leaves_out_faust_bookkeeping() -> None:
     table = SimpleNamespace(data=SimpleNamespace(_db_for_partition=lambda partition: rows))
     assert dict(_faust.partition_rows(table, 0)) == {b"u1": b"{}", b"u2": b"{}"}
 
-
-async def test_a_real_app_producer_gives_the_aiokafka_metadata_output_partitions_reads(tmp_path: Path) -> None:
-    sa = create_app(Settings(bootstrap="127.0.0.1:1", data_dir=tmp_path, web_enabled=False))
-    # As the producer's start makes it (an AIOKafkaProducer, not connected): _ensure_producer then gives it.
-    producer = sa.app.producer._producer = sa.app.producer._new_producer()  # type: ignore[attr-defined]
-    try:
-        assert _faust.output_partitions(sa.app, "not-asked-yet") is None  # the producer then hashes by itself
-        producer.client.cluster._partitions["scores"] = {0: object(), 1: object(), 2: object()}
-        assert _faust.output_partitions(sa.app, "scores") == 3
-    finally:
-        await producer.stop()
