@@ -255,6 +255,18 @@ class MetricsBook:
         self._seen_order: deque[tuple[str, Hashable]] = deque()
         self._metrics: dict[str, dict[str, ProgressiveMetrics]] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A set pickles in its iteration order, which hangs on the hash seed and on the set's history of adds
+        # and discards: the same keys, unpickled and added to, can pickle in another order. The FIFO holds
+        # the same keys in an order that depends on the examples only, so the set is rebuilt from it.
+        state = dict(vars(self))
+        del state["_seen"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
+        self._seen = set(self._seen_order)
+
     def _get(self, model: str, arm: str) -> ProgressiveMetrics:
         arms = self._metrics.setdefault(model, {})
         if arm not in arms:
