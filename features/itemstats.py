@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
+
+from streams.core.seen import SeenKeys
 
 __all__ = ["ALL", "BadDelta", "ItemStats", "Rows", "decode_delta", "delta_origin", "encode_delta", "impression_delta",
            "impression_rows", "item_keys", "label_delta", "label_rows", "request_item_keys"]
@@ -163,14 +165,12 @@ class ItemStats:
         self.lag = lag
         self.half_life = half_life
         self.max_keys = max_keys
-        self.max_seen = max_seen
         self.now = -math.inf
         """The newest time :meth:`advance` was called with: every delta visible by then is applied."""
         self._rate = _LN2 / half_life
         self._table: OrderedDict[str, list[float]] = OrderedDict()
         self._waiting: list[tuple[float, str, list[tuple[str, float, float]]]] = []
-        self._seen: set[str] = set()
-        self._seen_order: deque[str] = deque()
+        self._seen: SeenKeys[str] = SeenKeys(max_seen)
         self.applied = 0
         """Deltas applied (made visible)."""
         self.late = 0
@@ -189,13 +189,9 @@ class ItemStats:
 
     def add(self, delta_id: str, visible_at: float, rows: Rows) -> float | None:
         """:meth:`apply` of a delta already decoded (or never encoded: the process's own)."""
-        if delta_id in self._seen:
+        if not self._seen.add(delta_id):
             self.duplicates += 1
             return None
-        self._seen.add(delta_id)
-        self._seen_order.append(delta_id)
-        if len(self._seen_order) > self.max_seen:
-            self._seen.discard(self._seen_order.popleft())
         if visible_at <= self.now:
             self.late += 1
             self.lateness = max(self.lateness, self.now - visible_at)

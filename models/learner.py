@@ -57,7 +57,6 @@ import io
 import math
 import pickle
 import zlib
-from collections import deque
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -76,6 +75,7 @@ from models.snapshots import dump_snapshot, load_snapshot
 from models.tripwire import Tripwire
 from streams.core.early import FNW
 from streams.core.records import LEARNED_EARLY
+from streams.core.seen import SeenKeys
 from streams.settings import Settings
 
 __all__ = ["BASELINE", "CHECKPOINT", "PROD", "BadExample", "Learner", "learner_from_settings", "tripwire_from_settings"]
@@ -268,8 +268,6 @@ class Learner:
             raise ValueError(f"names must be unique, non-empty and not {CHECKPOINT!r}, got {names!r}")
         if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int) or snapshot_every < 1:
             raise ValueError(f"snapshot_every must be an int >= 1, got {snapshot_every!r}")
-        if isinstance(max_seen, bool) or not isinstance(max_seen, int) or max_seen < 1:
-            raise ValueError(f"max_seen must be an int >= 1, got {max_seen!r}")
         if snapshot_seconds is not None and not (snapshot_seconds > 0 and math.isfinite(snapshot_seconds)):
             raise ValueError(f"snapshot_seconds must be a finite number > 0 or None, got {snapshot_seconds!r}")
         if not isinstance(key, bytes | bytearray) or not key:
@@ -283,7 +281,6 @@ class Learner:
         self.snapshot_seconds = snapshot_seconds
         self.key = bytes(key)
         self.tripwire = tripwire
-        self.max_seen = max_seen
         self.models = {name: build(name, baseline) for name in names}
         self.versions = dict.fromkeys(names, 0)
         """The version of each model's newest snapshot (0: none yet)."""
@@ -308,8 +305,7 @@ class Learner:
         """The last consumed offset of the ``examples`` topic (learned, skipped or rejected)."""
         self.pending = 0
         """Examples learned since the last snapshot."""
-        self._seen: set[tuple[Hashable, ...]] = set()
-        self._seen_order: deque[tuple[Hashable, ...]] = deque()
+        self._seen: SeenKeys[tuple[Hashable, ...]] = SeenKeys(max_seen)
         self._clock: float | None = None  # caller's time of the last snapshot; never part of the checkpoint
         self.arm_models: dict[str, str] = {}
         """arm -> the model it serves (configuration, not learned state): each arm's served model is held to
@@ -336,7 +332,7 @@ class Learner:
             self.book.update_one(ex.key, name, ex.arm, ex.y, p)
         self.arms.setdefault(ex.arm, ArmSample()).update_one(ex.y, logloss(ex.y, ex.served_score), ex.unit)
         if ex.learned:
-            self._remember(ex.key)
+            self._seen.add(ex.key)
             self.examples += 1
             return True
         weight = self._weight(ex.y, ex.key)
@@ -349,7 +345,7 @@ class Learner:
             for model in self.models.values():
                 # River's abstract learn_one has no weight; every registry model takes one (models/checks.py).
                 model.learn_one(ex.x, ex.y, w=weight)  # type: ignore[call-arg]
-        self._remember(ex.key)
+        self._seen.add(ex.key)
         self.examples += 1
         self.pending += 1
         return True
@@ -376,7 +372,7 @@ class Learner:
                     # p is the model's own prediction before this update, a constant: no gradient through it.
                     w = sampled * fnw.weight(ex.y, fnw.own_probability(model, ex.x))
                     model.learn_one(ex.x, ex.y, w=w)  # type: ignore[call-arg]  # every registry model takes one
-            self._remember(ex.key)
+            self._seen.add(ex.key)
             if ex.y:
                 self.early_positives += 1
             else:
@@ -405,11 +401,10 @@ class Learner:
         if offset is not None:
             self.offset = offset
 
-    def _remember(self, key: tuple[Hashable, ...]) -> None:
-        self._seen.add(key)
-        self._seen_order.append(key)
-        while len(self._seen_order) > self.max_seen:
-            self._seen.discard(self._seen_order.popleft())
+    @property
+    def max_seen(self) -> int:
+        """How many natural keys are remembered to skip redeliveries."""
+        return self._seen.capacity
 
     # -- snapshots ----------------------------------------------------------------------------------------------
 
@@ -466,7 +461,7 @@ class Learner:
         }
         data, strings = _canonical_dumps(state)
         # The remembered keys are most of the bytes (~28 bytes a key): JSON, compressed about 6 times.
-        seen = zlib.compress(orjson.dumps(list(self._seen_order)), 1)
+        seen = zlib.compress(orjson.dumps(list(self._seen)), 1)
         checkpoint = {"format": _CHECKPOINT_FORMAT, "strings": strings, "state": data, "seen": seen}
         return dump_snapshot(checkpoint, name=CHECKPOINT, version=max(self.versions.values()), key=self.key,
                              meta={"examples": self.examples, "offset": self.offset})
@@ -525,7 +520,7 @@ class Learner:
         learner.offset = state["offset"]
         learner.pending = state["pending"]
         for key in orjson.loads(zlib.decompress(checkpoint["seen"])):
-            learner._remember(tuple(key))  # (request_id, item_id), or (request_id, item_id, kind) of early records
+            learner._seen.add(tuple(key))  # (request_id, item_id), or (request_id, item_id, kind) of early records
         return learner
 
     def advance_versions(self, published: Mapping[str, int]) -> None:

@@ -24,6 +24,8 @@ from collections import deque
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
+from streams.core.seen import SeenKeys
+
 __all__ = ["ALL_ARMS", "EPS", "MetricsBook", "ProgressiveMetrics", "logloss", "mean_logloss"]
 
 EPS = 1e-15
@@ -243,29 +245,29 @@ class MetricsBook:
     """
 
     def __init__(self, window: int = 1000, max_seen: int = 1_000_000, bins: int = 16384) -> None:
-        if isinstance(max_seen, bool) or not isinstance(max_seen, int) or max_seen < 1:
-            raise ValueError(f"max_seen must be an int >= 1, got {max_seen!r}")
         ProgressiveMetrics(window=window, bins=bins)  # validate now rather than at the first update
         self.window = window
-        self.max_seen = max_seen
         self.bins = bins
         self.duplicates = 0
         """Updates skipped because their ``(model, key)`` was already counted."""
-        self._seen: set[tuple[str, Hashable]] = set()
-        self._seen_order: deque[tuple[str, Hashable]] = deque()
+        self._seen: SeenKeys[tuple[str, Hashable]] = SeenKeys(max_seen)
         self._metrics: dict[str, dict[str, ProgressiveMetrics]] = {}
 
-    def __getstate__(self) -> dict[str, Any]:
-        # A set pickles in its iteration order, which hangs on the hash seed and on the set's history of adds
-        # and discards: the same keys, unpickled and added to, can pickle in another order. The FIFO holds
-        # the same keys in an order that depends on the examples only, so the set is rebuilt from it.
-        state = dict(vars(self))
-        del state["_seen"]
-        return state
+    @property
+    def max_seen(self) -> int:
+        """How many ``(model, key)`` pairs are remembered; may be raised (a learner restored with more models)."""
+        return self._seen.capacity
+
+    @max_seen.setter
+    def max_seen(self, value: int) -> None:
+        self._seen.capacity = value
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        if "_seen_order" in state:  # a checkpoint from before SeenKeys: a set beside its FIFO
+            state["_seen"] = SeenKeys(state.pop("max_seen"))
+            for seen in state.pop("_seen_order"):
+                state["_seen"].add(seen)
         vars(self).update(state)
-        self._seen = set(self._seen_order)
 
     def _get(self, model: str, arm: str) -> ProgressiveMetrics:
         arms = self._metrics.setdefault(model, {})
@@ -288,9 +290,6 @@ class MetricsBook:
         arm_metrics.update_one(y, p)  # raises on a bad score before the key is remembered
         all_metrics.update_one(y, p)
         self._seen.add(seen)
-        self._seen_order.append(seen)
-        if len(self._seen_order) > self.max_seen:
-            self._seen.discard(self._seen_order.popleft())
         return True
 
     def report(self) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:

@@ -100,7 +100,7 @@ def test_a_malformed_delta_is_refused_and_changes_nothing(blob: bytes) -> None:
     stats = ItemStats(lag=0.0, half_life=1.0, max_keys=3)
     with pytest.raises(BadDelta):
         stats.apply(blob)
-    assert len(stats) == 0 and stats._waiting == [] and stats._seen == set()
+    assert len(stats) == 0 and stats._waiting == [] and len(stats._seen) == 0
 
 
 def test_a_label_counts_under_the_keys_of_its_impression() -> None:

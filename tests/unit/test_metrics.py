@@ -1,6 +1,7 @@
 import math
 import pickle
 import random
+from collections import deque
 
 import pytest
 from hypothesis import given, settings
@@ -193,11 +194,21 @@ def test_book_seen_keys_are_a_bounded_fifo():
     book = MetricsBook(max_seen=3)
     for key in ["a", "b", "c", "d"]:
         book.update_one(key, "m", "A", True, 0.5)
-    assert len(book._seen) == len(book._seen_order) == 3
+    assert list(book._seen) == [("m", "b"), ("m", "c"), ("m", "d")]
     assert book.update_one("d", "m", "A", True, 0.5) is False  # recent: remembered
     assert book.update_one("a", "m", "A", True, 0.5) is True  # older than the last 3: forgotten
     assert book.duplicates == 1
     assert book.report()["m"]["A"]["cumulative"]["n"] == 5
+
+
+def test_a_book_pickled_before_seen_keys_loads_with_its_keys_in_order() -> None:
+    """Checkpoints written before ``SeenKeys`` held the book's set beside its FIFO."""
+    book = MetricsBook.__new__(MetricsBook)
+    book.__setstate__({"window": 10, "max_seen": 2, "bins": 16384, "duplicates": 0, "_metrics": {},
+                       "_seen": {("m", "b"), ("m", "a")}, "_seen_order": deque([("m", "a"), ("m", "b")])})
+    assert list(book._seen) == [("m", "a"), ("m", "b")] and book.max_seen == 2
+    assert book.update_one("b", "m", "A", True, 0.5) is False
+    assert book.update_one("c", "m", "A", True, 0.5) is True and list(book._seen) == [("m", "b"), ("m", "c")]
 
 
 def test_book_a_bad_score_is_not_remembered_as_seen():
